@@ -1,0 +1,3 @@
+//! The `ironfaas` command.
+
+fn main() {}
