@@ -1,0 +1,161 @@
+//! One deployed function: its persisted record, how its replicas run, its replica slots, and
+//! the routing entry the gateway reads.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ironfaas_spec::names::FunctionRef;
+use ironfaas_spec::provider::FunctionRoute;
+use ironfaas_spec::wire::FunctionStatus;
+
+use super::logs::LogRing;
+use super::record::FunctionRecord;
+use super::runspec::RunSpec;
+use super::slot::{Outcome, Slot, SlotContext};
+
+/// Lines of replica output kept per function.
+const LOG_LINES: usize = 1000;
+
+/// A deployed function.
+pub(crate) struct Function {
+    /// Its name and namespace.
+    pub key: FunctionRef,
+    /// What the gateway routes with.
+    pub route: Arc<FunctionRoute>,
+    /// Its replicas' last output.
+    pub logs: Arc<LogRing>,
+    /// Held by every change (deploy, update, scale, remove), so they happen one at a time.
+    pub changes: tokio::sync::Mutex<()>,
+    record: Mutex<FunctionRecord>,
+    run: Mutex<Arc<RunSpec>>,
+    slots: Mutex<Vec<Arc<Slot>>>,
+    next_slot: AtomicU64,
+}
+
+impl Function {
+    /// A function with no replicas yet.
+    pub fn new(key: FunctionRef, record: FunctionRecord, run: RunSpec) -> Arc<Function> {
+        Arc::new(Function {
+            route: Arc::new(FunctionRoute::new(key.clone())),
+            key,
+            logs: Arc::new(LogRing::new(LOG_LINES)),
+            changes: tokio::sync::Mutex::new(()),
+            record: Mutex::new(record),
+            run: Mutex::new(Arc::new(run)),
+            slots: Mutex::new(Vec::new()),
+            next_slot: AtomicU64::new(1),
+        })
+    }
+
+    /// The persisted record now.
+    pub fn record(&self) -> FunctionRecord {
+        self.record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Changes the record in memory (the caller persists it).
+    pub fn update_record(&self, f: impl FnOnce(&mut FunctionRecord)) -> FunctionRecord {
+        let mut record = self.record.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut record);
+        record.clone()
+    }
+
+    /// How replicas of the current version run.
+    pub fn run(&self) -> Arc<RunSpec> {
+        Arc::clone(&self.run.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Makes `run` the current version.
+    pub fn set_run(&self, run: Arc<RunSpec>) {
+        *self.run.lock().unwrap_or_else(|p| p.into_inner()) = run;
+    }
+
+    /// Offers the gateway exactly the ready replicas. The slot list stays locked while the
+    /// route is written, so concurrent calls cannot store a stale set.
+    pub fn publish(&self) {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        self.route
+            .set_backends(slots.iter().filter_map(|s| s.backend()).collect());
+    }
+
+    /// The slots now.
+    pub fn slots(&self) -> Vec<Arc<Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Starts `count` new replicas of `run`.
+    pub fn add_slots(
+        self: &Arc<Self>,
+        count: u64,
+        run: &Arc<RunSpec>,
+        ctx: &SlotContext,
+    ) -> Vec<Arc<Slot>> {
+        let added: Vec<Arc<Slot>> = (0..count)
+            .map(|_| {
+                let n = self.next_slot.fetch_add(1, Ordering::Relaxed);
+                Slot::start(
+                    format!("{}-{n}", self.key.name),
+                    Arc::clone(run),
+                    ctx.clone(),
+                )
+            })
+            .collect();
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(added.iter().cloned());
+        added
+    }
+
+    /// Takes the slots `pick` chooses out of routing and returns them (still running).
+    pub fn take_slots(&self, pick: impl Fn(&Arc<Slot>) -> bool) -> Vec<Arc<Slot>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let (taken, kept): (Vec<_>, Vec<_>) = slots.drain(..).partition(|s| pick(s));
+        *slots = kept;
+        self.route
+            .set_backends(slots.iter().filter_map(|s| s.backend()).collect());
+        taken
+    }
+
+    /// The API view of the function.
+    pub fn status(&self) -> FunctionStatus {
+        let record = self.record();
+        let mut status = FunctionStatus::from_deployment(&record.deployment, &self.key.namespace);
+        let slots = self.slots();
+        status.replicas = record.replicas;
+        status.available_replicas = slots.iter().filter(|s| s.is_ready()).count() as u64;
+        status.created_at = record.created_at;
+        status.digest = record.digest;
+        status.instances = slots.iter().map(|s| s.instance()).collect();
+        status
+    }
+}
+
+/// Stops every slot in `slots`, all at once, and returns when all are gone.
+pub(crate) async fn stop_all(slots: Vec<Arc<Slot>>) {
+    futures_util::future::join_all(slots.iter().map(|s| s.stop())).await;
+}
+
+/// Waits for the first start of each slot; the error explains the first failure.
+pub(crate) async fn await_ready(slots: &[Arc<Slot>], limit: Duration) -> Result<(), String> {
+    let outcomes =
+        futures_util::future::join_all(slots.iter().map(|s| s.first_outcome(limit))).await;
+    let failures: Vec<String> = outcomes
+        .into_iter()
+        .filter_map(|o| match o {
+            Outcome::Failed(why) => Some(why),
+            _ => None,
+        })
+        .collect();
+    match failures.first() {
+        None => Ok(()),
+        Some(first) if failures.len() == 1 => Err(first.clone()),
+        Some(first) => Err(format!(
+            "{first}\n({} more replicas failed the same way or similar)",
+            failures.len() - 1
+        )),
+    }
+}

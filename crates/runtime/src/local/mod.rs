@@ -1,0 +1,282 @@
+//! The local provider: each replica is a process on this machine, started from the function's
+//! unpacked bundle. Desired state is persisted in the data dir and restored on start.
+
+mod bundles;
+mod command;
+mod deploy;
+mod function;
+mod logs;
+mod readiness;
+mod record;
+mod remove;
+mod runspec;
+mod scale;
+mod slot;
+mod update;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ironfaas_spec::names::{DEFAULT_NAMESPACE, FunctionRef};
+use ironfaas_spec::provider::{FunctionRoute, Provider, ProviderError};
+use ironfaas_spec::wire::{FunctionDeployment, FunctionStatus, ProviderInfo, VersionInfo};
+use ironfaas_store::FunctionStore;
+use ironfaas_store::manifest::Manifest;
+
+use self::bundles::BundleCache;
+use self::command::Resolver;
+use self::function::Function;
+use self::record::{FunctionRecord, RecordStore};
+use self::runspec::RunSpec;
+use self::slot::SlotContext;
+
+/// Settings of the local provider.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// The data dir: records, unpacked bundles, sockets.
+    pub data_dir: PathBuf,
+    /// Where replica Unix sockets go.
+    pub run_dir: PathBuf,
+    /// The `ironfaas` executable, run as `ironfaas watchdog` for fork-mode functions.
+    pub watchdog_exe: PathBuf,
+    /// How long a replica may take to answer its readiness probe.
+    pub ready_timeout: Duration,
+    /// How long a replica has to exit after SIGTERM before SIGKILL.
+    pub stop_grace: Duration,
+    /// The gateway's upstream timeout: no function's exec_timeout may be longer.
+    pub max_exec_timeout: Duration,
+}
+
+impl LocalConfig {
+    /// Defaults for a data dir: 60 s to become ready, 10 s to stop, 60 s upstream timeout.
+    pub fn new(data_dir: &Path, watchdog_exe: PathBuf) -> LocalConfig {
+        LocalConfig {
+            data_dir: data_dir.to_path_buf(),
+            run_dir: slot::run_dir_for(data_dir),
+            watchdog_exe,
+            ready_timeout: Duration::from_secs(60),
+            stop_grace: Duration::from_secs(10),
+            max_exec_timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[cfg(test)]
+    fn for_tests(data_dir: &Path) -> LocalConfig {
+        LocalConfig::new(data_dir, PathBuf::from("/usr/bin/ironfaas-test-watchdog"))
+    }
+}
+
+type FunctionMap = HashMap<String, HashMap<String, Arc<Function>>>;
+
+/// Runs functions as local processes.
+pub struct LocalProvider {
+    config: Arc<LocalConfig>,
+    store: FunctionStore,
+    bundles: BundleCache,
+    records: RecordStore,
+    resolver: Resolver,
+    functions: RwLock<FunctionMap>,
+    ids: Arc<AtomicU64>,
+}
+
+impl LocalProvider {
+    /// Opens the provider on its data dir and restarts every persisted function (without
+    /// waiting for them to become ready).
+    pub async fn open(
+        config: LocalConfig,
+        store: FunctionStore,
+    ) -> Result<Arc<LocalProvider>, String> {
+        let _ = std::fs::remove_dir_all(&config.run_dir);
+        std::fs::create_dir_all(&config.run_dir)
+            .map_err(|e| format!("cannot create {}: {e}", config.run_dir.display()))?;
+        let provider = Arc::new(LocalProvider {
+            bundles: BundleCache::new(config.data_dir.join("bundles"), store.clone()),
+            records: RecordStore::new(config.data_dir.join("functions")),
+            config: Arc::new(config),
+            store,
+            resolver: Resolver::default(),
+            functions: RwLock::new(HashMap::new()),
+            ids: Arc::new(AtomicU64::new(1)),
+        });
+        for record in provider.records.load_all() {
+            match record {
+                Ok(record) => provider.restore(record).await,
+                Err(e) => {
+                    tracing::error!("cannot restore a function, its record is unreadable: {e}")
+                }
+            }
+        }
+        Ok(provider)
+    }
+
+    async fn restore(&self, record: FunctionRecord) {
+        let key = FunctionRef::new(&record.deployment.service, &record.deployment.namespace);
+        let prepared = match record.digest.parse() {
+            Ok(digest) => self.prepare(&record.deployment, &digest).await,
+            Err(e) => Err(ProviderError::Failed(e.to_string())),
+        };
+        match prepared {
+            Ok(run) => {
+                let replicas = record.replicas;
+                let function = Function::new(key.clone(), record, run);
+                let run = function.run();
+                function.add_slots(replicas, &run, &self.slot_context(&function));
+                self.insert(function);
+                tracing::info!("restored function {key} with {replicas} replica(s)");
+            }
+            Err(e) => tracing::error!("cannot restore function {key}: {e}; deploy it again"),
+        }
+    }
+
+    /// Fetches and unpacks the bundle and works out how to run it.
+    async fn prepare(
+        &self,
+        d: &FunctionDeployment,
+        digest: &ironfaas_store::Digest,
+    ) -> Result<RunSpec, ProviderError> {
+        let dir = self
+            .bundles
+            .ensure(digest)
+            .await
+            .map_err(ProviderError::Failed)?;
+        let manifest =
+            Manifest::read_from(&dir).map_err(|e| ProviderError::Failed(e.to_string()))?;
+        RunSpec::build(d, &manifest, &dir, &self.config, &self.resolver)
+            .map_err(|e| ProviderError::Invalid(format!("function {}: {e}", d.service)))
+    }
+
+    fn slot_context(&self, function: &Arc<Function>) -> SlotContext {
+        let weak = Arc::downgrade(function);
+        SlotContext {
+            config: Arc::clone(&self.config),
+            ids: Arc::clone(&self.ids),
+            logs: Arc::clone(&function.logs),
+            function: function.key.to_string(),
+            publish: Arc::new(move || {
+                if let Some(function) = weak.upgrade() {
+                    function.publish();
+                }
+            }),
+        }
+    }
+
+    fn get(&self, key: &FunctionRef) -> Option<Arc<Function>> {
+        let functions = self.functions.read().unwrap_or_else(|p| p.into_inner());
+        functions.get(&key.namespace)?.get(&key.name).cloned()
+    }
+
+    fn insert(&self, function: Arc<Function>) {
+        let mut functions = self.functions.write().unwrap_or_else(|p| p.into_inner());
+        functions
+            .entry(function.key.namespace.clone())
+            .or_default()
+            .insert(function.key.name.clone(), function);
+    }
+
+    fn persist(&self, key: &FunctionRef, record: &FunctionRecord) -> Result<(), ProviderError> {
+        self.records.save(key, record).map_err(|e| {
+            ProviderError::Failed(format!(
+                "cannot save function {key} in {}: {e}",
+                self.config.data_dir.display()
+            ))
+        })
+    }
+
+    /// Stops every replica (the functions stay deployed and start again on the next open).
+    pub async fn shutdown(&self) {
+        let all: Vec<Arc<Function>> = {
+            let functions = self.functions.read().unwrap_or_else(|p| p.into_inner());
+            functions
+                .values()
+                .flat_map(|m| m.values().cloned())
+                .collect()
+        };
+        let slots = all.iter().flat_map(|f| f.take_slots(|_| true)).collect();
+        function::stop_all(slots).await;
+    }
+}
+
+fn checked_ref(name: &str, namespace: &str) -> Result<FunctionRef, ProviderError> {
+    let key = FunctionRef::new(name, namespace);
+    key.validate()
+        .map_err(|e| ProviderError::Invalid(format!("function name: {e}")))?;
+    Ok(key)
+}
+
+#[async_trait::async_trait]
+impl Provider for LocalProvider {
+    fn info(&self) -> ProviderInfo {
+        ProviderInfo {
+            provider: "ironfaas-local".into(),
+            orchestration: "process".into(),
+            version: VersionInfo {
+                release: env!("CARGO_PKG_VERSION").into(),
+                ..VersionInfo::default()
+            },
+        }
+    }
+
+    async fn deploy(&self, deployment: FunctionDeployment) -> Result<(), ProviderError> {
+        self.deploy_function(deployment).await
+    }
+
+    async fn update(&self, deployment: FunctionDeployment) -> Result<(), ProviderError> {
+        self.update_function(deployment).await
+    }
+
+    async fn remove(&self, function: &FunctionRef) -> Result<(), ProviderError> {
+        self.remove_function(function).await
+    }
+
+    async fn scale(&self, function: &FunctionRef, replicas: u64) -> Result<(), ProviderError> {
+        self.scale_function(function, replicas).await
+    }
+
+    async fn status(&self, function: &FunctionRef) -> Result<FunctionStatus, ProviderError> {
+        self.get(function)
+            .map(|f| f.status())
+            .ok_or_else(|| ProviderError::NotFound(function.clone()))
+    }
+
+    async fn list(&self, namespace: &str) -> Result<Vec<FunctionStatus>, ProviderError> {
+        let namespace = if namespace.is_empty() {
+            DEFAULT_NAMESPACE
+        } else {
+            namespace
+        };
+        let functions: Vec<Arc<Function>> = {
+            let map = self.functions.read().unwrap_or_else(|p| p.into_inner());
+            map.get(namespace)
+                .map(|m| m.values().cloned().collect())
+                .unwrap_or_default()
+        };
+        let mut statuses: Vec<FunctionStatus> = functions.iter().map(|f| f.status()).collect();
+        statuses.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(statuses)
+    }
+
+    async fn namespaces(&self) -> Result<Vec<String>, ProviderError> {
+        let map = self.functions.read().unwrap_or_else(|p| p.into_inner());
+        let mut namespaces: Vec<String> = map
+            .iter()
+            .filter(|(_, fns)| !fns.is_empty())
+            .map(|(ns, _)| ns.clone())
+            .collect();
+        if !namespaces.iter().any(|n| n == DEFAULT_NAMESPACE) {
+            namespaces.push(DEFAULT_NAMESPACE.to_string());
+        }
+        namespaces.sort();
+        Ok(namespaces)
+    }
+
+    fn route(&self, name: &str, namespace: &str) -> Option<Arc<FunctionRoute>> {
+        let map = self.functions.read().unwrap_or_else(|p| p.into_inner());
+        map.get(namespace)?.get(name).map(|f| Arc::clone(&f.route))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,479 @@
+//! A replica slot: one task that keeps one replica of one version running. It starts the
+//! process, waits until it answers, offers it to the gateway, restarts it with back-off when
+//! it ends, and on stop drains it before terminating it.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use ironfaas_spec::provider::{Backend, Endpoint};
+use ironfaas_spec::template::Listen;
+use ironfaas_spec::wire::{InstanceStatus, format_rfc3339};
+use nix::sys::signal::Signal;
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::LocalConfig;
+use super::logs::{LogRing, capture};
+use super::readiness::wait_ready;
+use super::runspec::RunSpec;
+use crate::process::{isolate_group, signal_group};
+
+/// The first pause before a restart; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest pause between restarts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A replica that ran this long is considered healthy again: its back-off resets.
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// Lines of output quoted when a start fails.
+const TAIL_LINES: usize = 15;
+
+/// Where a slot is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Its process runs but has not answered yet.
+    Starting,
+    /// It answers and takes requests.
+    Ready,
+    /// Its process ended; it waits before starting again.
+    Backoff,
+    /// It takes no new requests and finishes the ones it has.
+    Draining,
+    /// It has stopped for good.
+    Stopped,
+}
+
+impl Phase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Ready => "ready",
+            Phase::Backoff => "backoff",
+            Phase::Draining => "draining",
+            Phase::Stopped => "stopped",
+        }
+    }
+}
+
+/// How the first start of a slot went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Not decided yet.
+    Pending,
+    /// The replica became ready.
+    Ready,
+    /// It failed; the text says why, with its last output.
+    Failed(String),
+}
+
+#[derive(Debug)]
+struct SlotState {
+    phase: Phase,
+    pid: Option<u32>,
+    endpoint: Option<Endpoint>,
+    backend: Option<Arc<Backend>>,
+    started_at: Option<SystemTime>,
+    restarts: u64,
+}
+
+/// What every slot of a provider shares.
+#[derive(Clone)]
+pub(crate) struct SlotContext {
+    /// Provider settings.
+    pub config: Arc<LocalConfig>,
+    /// Unique numbers for backends and socket names.
+    pub ids: Arc<AtomicU64>,
+    /// The function's output ring.
+    pub logs: Arc<LogRing>,
+    /// The function's name, for logs.
+    pub function: String,
+    /// Recomputes the function's ready backends; called after every phase change.
+    pub publish: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// One replica slot.
+pub(crate) struct Slot {
+    /// `function-N`, also the replica's HOSTNAME.
+    pub name: String,
+    /// What it runs.
+    pub run: Arc<RunSpec>,
+    state: Mutex<SlotState>,
+    outcome: watch::Sender<Outcome>,
+    cancel: CancellationToken,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A running replica process.
+struct Running {
+    child: Child,
+    pid: Option<u32>,
+    endpoint: Endpoint,
+    output: [JoinHandle<()>; 2],
+}
+
+impl Slot {
+    /// Creates the slot and starts its task.
+    pub fn start(name: String, run: Arc<RunSpec>, ctx: SlotContext) -> Arc<Slot> {
+        let slot = Arc::new(Slot {
+            name,
+            run,
+            state: Mutex::new(SlotState {
+                phase: Phase::Starting,
+                pid: None,
+                endpoint: None,
+                backend: None,
+                started_at: None,
+                restarts: 0,
+            }),
+            outcome: watch::Sender::new(Outcome::Pending),
+            cancel: CancellationToken::new(),
+            task: Mutex::new(None),
+        });
+        let task = tokio::spawn(supervise(Arc::clone(&slot), ctx));
+        *slot.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        slot
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut SlotState) -> T) -> T {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The backend to route to, when ready.
+    pub fn backend(&self) -> Option<Arc<Backend>> {
+        self.with_state(|s| {
+            if s.phase == Phase::Ready {
+                s.backend.clone()
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Whether it is ready.
+    pub fn is_ready(&self) -> bool {
+        self.with_state(|s| s.phase == Phase::Ready)
+    }
+
+    /// Requests in flight on it now.
+    pub fn inflight(&self) -> u32 {
+        self.with_state(|s| s.backend.as_ref().map_or(0, |b| b.inflight()))
+    }
+
+    /// Waits until the first start succeeded or failed, or `limit` passed.
+    pub async fn first_outcome(&self, limit: Duration) -> Outcome {
+        let mut rx = self.outcome.subscribe();
+        let decided = tokio::time::timeout(limit, rx.wait_for(|o| *o != Outcome::Pending)).await;
+        match decided {
+            Ok(Ok(outcome)) => outcome.clone(),
+            Ok(Err(_)) => {
+                Outcome::Failed(format!("replica {} stopped before it was ready", self.name))
+            }
+            Err(_) => Outcome::Failed(format!(
+                "replica {} was not ready after {}s",
+                self.name,
+                limit.as_secs()
+            )),
+        }
+    }
+
+    /// Drains and stops the replica; returns when its process is gone.
+    pub async fn stop(&self) {
+        self.cancel.cancel();
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// The replica as the API shows it.
+    pub fn instance(&self) -> InstanceStatus {
+        self.with_state(|s| InstanceStatus {
+            name: self.name.clone(),
+            pid: s.pid,
+            endpoint: s
+                .endpoint
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            state: s.phase.as_str().to_string(),
+            started_at: s.started_at.map(format_rfc3339).unwrap_or_default(),
+            restarts: s.restarts,
+            inflight: s.backend.as_ref().map_or(0, |b| u64::from(b.inflight())),
+        })
+    }
+
+    fn set_phase(&self, phase: Phase, ctx: &SlotContext) {
+        self.with_state(|s| {
+            s.phase = phase;
+            if phase != Phase::Ready && phase != Phase::Draining {
+                s.backend = None;
+            }
+            if matches!(phase, Phase::Backoff | Phase::Stopped) {
+                s.pid = None;
+            }
+        });
+        (ctx.publish)();
+    }
+
+    fn fail(&self, why: String, ctx: &SlotContext) {
+        let tail = ctx.logs.tail(&self.name, TAIL_LINES);
+        let mut message = format!("replica {}: {why}", self.name);
+        if !tail.is_empty() {
+            message.push_str("; its last output:\n");
+            for line in tail {
+                message.push_str("    ");
+                message.push_str(&line);
+                message.push('\n');
+            }
+        }
+        tracing::warn!("function {}: {}", ctx.function, message.trim_end());
+        self.outcome.send_if_modified(|o| {
+            let first = *o == Outcome::Pending;
+            if first {
+                *o = Outcome::Failed(message.trim_end().to_string());
+            }
+            first
+        });
+    }
+
+    fn endpoint(&self, ctx: &SlotContext, id: u64) -> Result<Endpoint, String> {
+        match self.run.listen {
+            Listen::Unix => Ok(Endpoint::Unix(
+                ctx.config.run_dir.join(format!("r{id}.sock")),
+            )),
+            Listen::Tcp => {
+                let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+                    .map_err(|e| format!("cannot find a free port: {e}"))?;
+                listener
+                    .local_addr()
+                    .map(Endpoint::Tcp)
+                    .map_err(|e| format!("cannot find a free port: {e}"))
+            }
+        }
+    }
+
+    fn spawn(&self, ctx: &SlotContext, endpoint: &Endpoint) -> Result<Running, String> {
+        let run = &self.run;
+        let mut cmd = Command::new(&run.program);
+        cmd.args(&run.args)
+            .env_clear()
+            .envs(run.env.iter().map(|(k, v)| (k, v)))
+            .env("HOSTNAME", &self.name)
+            .current_dir(&run.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match endpoint {
+            Endpoint::Unix(path) => {
+                let _ = std::fs::remove_file(path);
+                cmd.env("IRONFAAS_SOCKET", path);
+            }
+            Endpoint::Tcp(addr) => {
+                cmd.env("PORT", addr.port().to_string())
+                    .env("HOST", addr.ip().to_string());
+            }
+        }
+        isolate_group(&mut cmd);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", run.program.display()))?;
+        let stdout = child.stdout.take().map(|r| {
+            capture(
+                r,
+                ctx.logs.clone(),
+                ctx.function.clone(),
+                self.name.clone(),
+                "stdout",
+            )
+        });
+        let stderr = child.stderr.take().map(|r| {
+            capture(
+                r,
+                ctx.logs.clone(),
+                ctx.function.clone(),
+                self.name.clone(),
+                "stderr",
+            )
+        });
+        let (Some(stdout), Some(stderr)) = (stdout, stderr) else {
+            return Err("the replica's output pipes were not set up".into());
+        };
+        let pid = child.id();
+        self.with_state(|s| {
+            s.pid = pid;
+            s.endpoint = Some(endpoint.clone());
+            s.started_at = Some(SystemTime::now());
+        });
+        Ok(Running {
+            child,
+            pid,
+            endpoint: endpoint.clone(),
+            output: [stdout, stderr],
+        })
+    }
+}
+
+/// Sleeps `pause`, or returns false at once when the slot is stopped.
+async fn pause_or_stop(slot: &Slot, pause: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(pause) => true,
+        () = slot.cancel.cancelled() => false,
+    }
+}
+
+/// Terminates a replica: SIGTERM to its group, SIGKILL after `grace`.
+async fn terminate(running: &mut Running, grace: Duration) {
+    if let Some(pid) = running.pid {
+        signal_group(pid, Signal::SIGTERM);
+        if tokio::time::timeout(grace, running.child.wait())
+            .await
+            .is_err()
+        {
+            signal_group(pid, Signal::SIGKILL);
+        }
+        // Whatever it forked goes with it.
+        signal_group(pid, Signal::SIGKILL);
+    }
+    let _ = running.child.wait().await;
+}
+
+/// Waits (bounded) for the output readers, so the last lines are in the ring.
+async fn flush_output(running: &mut Running) {
+    for reader in &mut running.output {
+        let _ = tokio::time::timeout(Duration::from_millis(200), reader).await;
+    }
+}
+
+fn cleanup(endpoint: &Endpoint) {
+    if let Endpoint::Unix(path) = endpoint {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+async fn supervise(slot: Arc<Slot>, ctx: SlotContext) {
+    let config = Arc::clone(&ctx.config);
+    let mut backoff = FIRST_BACKOFF;
+    while !slot.cancel.is_cancelled() {
+        let id = ctx.ids.fetch_add(1, Ordering::Relaxed);
+        let started = slot.endpoint(&ctx, id).and_then(|ep| slot.spawn(&ctx, &ep));
+        let mut running = match started {
+            Ok(running) => running,
+            Err(why) => {
+                slot.fail(why, &ctx);
+                slot.set_phase(Phase::Backoff, &ctx);
+                if !pause_or_stop(&slot, backoff).await {
+                    break;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        slot.set_phase(Phase::Starting, &ctx);
+        let ready = tokio::select! {
+            r = wait_ready(&running.endpoint, &slot.run.ready_path, &mut running.child, config.ready_timeout) => r,
+            () = slot.cancel.cancelled() => {
+                terminate(&mut running, config.stop_grace).await;
+                cleanup(&running.endpoint);
+                break;
+            }
+        };
+        if let Err(why) = ready {
+            terminate(&mut running, Duration::ZERO).await;
+            flush_output(&mut running).await;
+            cleanup(&running.endpoint);
+            slot.with_state(|s| s.restarts += 1);
+            slot.fail(why.to_string(), &ctx);
+            slot.set_phase(Phase::Backoff, &ctx);
+            if !pause_or_stop(&slot, backoff).await {
+                break;
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            continue;
+        }
+        let backend = Arc::new(Backend::new(
+            id,
+            slot.name.clone(),
+            running.endpoint.clone(),
+            slot.run.limits,
+        ));
+        slot.with_state(|s| s.backend = Some(Arc::clone(&backend)));
+        slot.set_phase(Phase::Ready, &ctx);
+        slot.outcome.send_if_modified(|o| {
+            let first = *o == Outcome::Pending;
+            if first {
+                *o = Outcome::Ready;
+            }
+            first
+        });
+        let up_since = Instant::now();
+        tokio::select! {
+            status = running.child.wait() => {
+                backend.drain();
+                slot.set_phase(Phase::Backoff, &ctx);
+                flush_output(&mut running).await;
+                // Whatever it forked goes with it.
+                if let Some(pid) = running.pid {
+                    signal_group(pid, Signal::SIGKILL);
+                }
+                cleanup(&running.endpoint);
+                let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                slot.with_state(|s| s.restarts += 1);
+                if up_since.elapsed() >= HEALTHY_AFTER {
+                    backoff = FIRST_BACKOFF;
+                }
+                tracing::warn!(
+                    "function {}: replica {} exited ({status}); restarting in {}ms",
+                    ctx.function, slot.name, backoff.as_millis()
+                );
+                if !pause_or_stop(&slot, backoff).await {
+                    break;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            () = slot.cancel.cancelled() => {
+                backend.drain();
+                slot.set_phase(Phase::Draining, &ctx);
+                let drain_until = Instant::now() + slot.run.drain_timeout(&config);
+                while backend.inflight() > 0 && Instant::now() < drain_until {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                terminate(&mut running, config.stop_grace).await;
+                cleanup(&running.endpoint);
+                break;
+            }
+        }
+    }
+    slot.set_phase(Phase::Stopped, &ctx);
+    slot.outcome.send_if_modified(|o| {
+        let first = *o == Outcome::Pending;
+        if first {
+            *o = Outcome::Failed(format!(
+                "replica {} was stopped before it was ready",
+                slot.name
+            ));
+        }
+        first
+    });
+}
+
+/// Where unix sockets of replicas go: under the data dir when the path is short enough for a
+/// socket address, else a per-data-dir folder in the temp dir.
+pub(crate) fn run_dir_for(data_dir: &std::path::Path) -> PathBuf {
+    let preferred = data_dir.join("run");
+    // sun_path holds 108 bytes; leave room for "/r<20 digits>.sock".
+    if preferred.as_os_str().len() <= 80 {
+        return preferred;
+    }
+    let hash = data_dir
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    std::env::temp_dir().join(format!("ironfaas-{hash:016x}"))
+}
