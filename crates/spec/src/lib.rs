@@ -5,4 +5,5 @@
 pub mod duration;
 pub mod names;
 pub mod provider;
+pub mod stack;
 pub mod wire;

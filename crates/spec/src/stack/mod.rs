@@ -1,0 +1,3 @@
+//! stack.yml (compat §5): `${VAR:-default}` substitution.
+
+pub mod envsubst;
