@@ -1,3 +1,4 @@
-//! stack.yml (compat §5): `${VAR:-default}` substitution.
+//! stack.yml (compat §5): `${VAR:-default}` substitution and resource quantities.
 
 pub mod envsubst;
+pub mod quantity;
