@@ -6,5 +6,6 @@ pub mod duration;
 pub mod names;
 pub mod provider;
 pub mod scaling;
+pub mod stack;
 pub mod template;
 pub mod wire;
