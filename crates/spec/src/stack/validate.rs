@@ -18,15 +18,13 @@ use super::raw::{
 use super::suggest::closest;
 use super::tree::Node;
 use crate::names::{normalize_image, validate_name};
+use crate::scaling::{LABEL_MAX as SCALE_MAX, LABEL_MIN as SCALE_MIN};
 use crate::wire::FunctionResources;
 
 /// The provider name stack files must use.
 const PROVIDER_NAME: &str = "openfaas";
 /// The only stack file version there is.
 const VERSION: &str = "1.0";
-/// The labels holding the replica bounds.
-const SCALE_MIN: &str = "com.openfaas.scale.min";
-const SCALE_MAX: &str = "com.openfaas.scale.max";
 
 /// Validates `raw` (parsed from `file`, whose shape is `tree`) into a [`Stack`], or returns
 /// every problem found.
