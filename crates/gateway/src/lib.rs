@@ -1,1 +1,164 @@
-//! ironfaas gateway.
+//! The ironfaas gateway: the OpenFaaS system API and the invocation proxy, served by one
+//! HTTP/1 server. The gateway keeps no function state; it asks its [`Provider`].
+
+mod api;
+pub mod body;
+mod metrics;
+mod proxy;
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use axum::Router;
+use http::{HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use ironfaas_spec::provider::Provider;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::body::GatewayBody;
+use crate::metrics::Metrics;
+use crate::proxy::pool::Pools;
+
+/// Gateway settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// The longest a call to a function may take (`upstream_timeout`).
+    pub upstream_timeout: Duration,
+    /// The longest a client may take to send its request headers (`read_timeout`).
+    pub read_timeout: Duration,
+    /// How long in-flight calls may finish after shutdown starts.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            upstream_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(65),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Checks the timeout chain: read timeout > upstream timeout > 0.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.upstream_timeout.is_zero() {
+            return Err("upstream timeout must be more than 0".into());
+        }
+        if self.read_timeout <= self.upstream_timeout {
+            return Err(format!(
+                "the read timeout ({}) must be longer than the upstream timeout ({}), or \
+                 clients are cut off before functions can answer; raise --read-timeout",
+                ironfaas_spec::duration::format_duration(self.read_timeout),
+                ironfaas_spec::duration::format_duration(self.upstream_timeout)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What every request handler shares.
+pub(crate) struct Gateway {
+    provider: Arc<dyn Provider>,
+    config: GatewayConfig,
+    pools: Pools,
+    metrics: Metrics,
+    served_by: HeaderValue,
+    turn: AtomicUsize,
+}
+
+struct App {
+    gateway: Arc<Gateway>,
+    router: Router,
+}
+
+async fn dispatch(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Response<GatewayBody>, Infallible> {
+    if req.uri().path().starts_with(proxy::PREFIX) {
+        return Ok(proxy::invoke(&app.gateway, req, remote).await);
+    }
+    let response = app.router.clone().oneshot(req).await?;
+    Ok(response.map(GatewayBody::Api))
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves, then lets in-flight calls
+/// finish (up to the shutdown grace).
+pub async fn serve(
+    listener: TcpListener,
+    provider: Arc<dyn Provider>,
+    config: GatewayConfig,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    config.validate().map_err(io::Error::other)?;
+    let gateway = Arc::new(Gateway {
+        provider,
+        config,
+        pools: Pools::default(),
+        metrics: Metrics::default(),
+        served_by: HeaderValue::from_static(concat!("ironfaas/", env!("CARGO_PKG_VERSION"))),
+        turn: AtomicUsize::new(0),
+    });
+    let app = Arc::new(App {
+        router: api::router(Arc::clone(&gateway)),
+        gateway: Arc::clone(&gateway),
+    });
+    let pruner = {
+        let gateway = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(proxy::PRUNE_EVERY);
+            loop {
+                tick.tick().await;
+                gateway.pools.prune();
+            }
+        })
+    };
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.read_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = Arc::clone(&app);
+        let service =
+            hyper::service::service_fn(move |req| dispatch(Arc::clone(&app), req, remote));
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection from {remote} ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    pruner.abort();
+    if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("calls still in flight after the shutdown grace; closing them");
+    }
+    Ok(())
+}

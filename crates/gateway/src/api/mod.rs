@@ -1,0 +1,108 @@
+//! The system API (`/system/*`, `/healthz`), one file per resource, answering with the exact
+//! OpenFaaS JSON names and status codes.
+
+mod function;
+mod functions;
+mod info;
+mod scale;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use ironfaas_spec::provider::ProviderError;
+use serde::de::DeserializeOwned;
+
+use crate::Gateway;
+
+/// The router of every API route.
+pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route(
+            "/system/functions",
+            get(functions::list)
+                .post(functions::deploy)
+                .put(functions::update)
+                .delete(functions::remove),
+        )
+        .route("/system/function/{name}", get(function::status))
+        .route("/system/scale-function/{name}", post(scale::scale))
+        .route("/system/info", get(info::info))
+        .route("/system/namespaces", get(info::namespaces))
+        .route("/healthz", get(info::healthz))
+        .fallback(not_found)
+        .with_state(gateway)
+}
+
+async fn not_found() -> Response {
+    text(StatusCode::NOT_FOUND, "404 page not found".into())
+}
+
+/// A plain-text answer ending in a newline, as OpenFaaS writes errors.
+pub(crate) fn text(status: StatusCode, message: String) -> Response {
+    let body = if message.ends_with('\n') {
+        message
+    } else {
+        format!("{message}\n")
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// An error answer: a status and a plain-text message.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    /// A 400 with `message`.
+    pub(crate) fn bad_request(message: String) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message,
+        }
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(e: ProviderError) -> Self {
+        let status = match &e {
+            ProviderError::NotFound(_) => StatusCode::NOT_FOUND,
+            ProviderError::AlreadyExists(_) => StatusCode::CONFLICT,
+            ProviderError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ProviderError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        text(self.status, self.message)
+    }
+}
+
+/// Parses a JSON request body; a bad body is a 400 that says what is wrong.
+pub(crate) fn json_body<T: DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid {what} JSON: {e}")))
+}
+
+/// `?namespace=` on GET and DELETE routes.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct NamespaceQuery {
+    #[serde(default)]
+    namespace: String,
+}

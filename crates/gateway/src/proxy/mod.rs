@@ -1,0 +1,314 @@
+//! Synchronous invocation: `ANY /function/NAME[.NAMESPACE][/PATH]`. The gateway picks the ready
+//! replica with the fewest calls in flight and streams the call to it over a pooled
+//! connection, with no hop in between.
+
+mod headers;
+pub(crate) mod pool;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use hyper::body::Incoming;
+use ironfaas_spec::duration::format_duration;
+use ironfaas_spec::names::DEFAULT_NAMESPACE;
+use ironfaas_spec::provider::{AcquireError, Backend, InflightGuard};
+
+use self::headers::{CALL_ID, INTERNAL};
+use crate::Gateway;
+use crate::body::{GatewayBody, ProxiedBody};
+
+/// The path prefix of synchronous invocations.
+pub(crate) const PREFIX: &str = "/function/";
+
+fn message(status: StatusCode, text: String) -> Response<GatewayBody> {
+    let mut response = Response::new(GatewayBody::full(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// An error made by the platform rather than the function.
+fn internal(status: StatusCode, text: String) -> Response<GatewayBody> {
+    let mut response = message(status, text);
+    response
+        .headers_mut()
+        .insert(INTERNAL, HeaderValue::from_static("proxy"));
+    response
+}
+
+/// Splits `NAME[.NAMESPACE][/PATH]` into name, namespace and the path the replica sees.
+fn parse_target(after_prefix: &str) -> Option<(&str, &str, &str)> {
+    let (id, rest) = match after_prefix.find('/') {
+        Some(i) => (&after_prefix[..i], &after_prefix[i..]),
+        None => (after_prefix, "/"),
+    };
+    let valid = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !valid {
+        return None;
+    }
+    let (name, namespace) = id.rsplit_once('.').unwrap_or((id, DEFAULT_NAMESPACE));
+    Some((name, namespace, rest))
+}
+
+/// Takes a slot on the least busy backend that has room.
+fn pick(backends: &[Arc<Backend>], start: usize) -> Result<InflightGuard, Option<u32>> {
+    let n = backends.len();
+    if n == 0 {
+        return Err(None);
+    }
+    let least_busy = (0..n)
+        .map(|k| (start + k) % n)
+        .min_by_key(|&i| backends[i].inflight());
+    if let Some(i) = least_busy
+        && let Ok(guard) = backends[i].try_acquire()
+    {
+        return Ok(guard);
+    }
+    let mut full_limit = None;
+    let mut tried = vec![false; n];
+    for _ in 0..n {
+        let candidate = (0..n)
+            .map(|k| (start + k) % n)
+            .filter(|&i| !tried[i])
+            .min_by_key(|&i| backends[i].inflight());
+        let Some(i) = candidate else { break };
+        tried[i] = true;
+        match backends[i].try_acquire() {
+            Ok(guard) => return Ok(guard),
+            Err(AcquireError::Full) => full_limit = Some(backends[i].limits.max_inflight),
+            Err(AcquireError::Draining) => {}
+        }
+    }
+    Err(full_limit)
+}
+
+/// Proxies one call to a replica of the function the path names.
+pub(crate) async fn invoke(
+    gateway: &Gateway,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<GatewayBody> {
+    let started = Instant::now();
+    let start_nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let path = req.uri().path();
+    let Some((name, namespace, rest)) = parse_target(&path[PREFIX.len()..]) else {
+        return message(
+            StatusCode::NOT_FOUND,
+            format!("no function in path {path}\n"),
+        );
+    };
+    if !matches!(
+        *req.method(),
+        Method::GET
+            | Method::POST
+            | Method::PUT
+            | Method::PATCH
+            | Method::DELETE
+            | Method::OPTIONS
+            | Method::HEAD
+    ) {
+        return message(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("method {} is not allowed\n", req.method()),
+        );
+    }
+    let Some(route) = gateway.provider.route(name, namespace) else {
+        return message(
+            StatusCode::NOT_FOUND,
+            format!("function {name}.{namespace} not found\n"),
+        );
+    };
+    let backends = route.backends();
+    let turn = gateway.turn.fetch_add(1, Ordering::Relaxed);
+    let slot = match pick(&backends, turn) {
+        Ok(slot) => slot,
+        Err(None) => {
+            return internal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("No endpoints available for: {name}.\n"),
+            );
+        }
+        Err(Some(max)) => {
+            let mut response = message(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Concurrent request limit exceeded. Max concurrent requests: {max}\n"),
+            );
+            response
+                .headers_mut()
+                .insert(INTERNAL, HeaderValue::from_static("faas-middleware"));
+            return response;
+        }
+    };
+    let backend = Arc::clone(slot.backend());
+    let exec_timeout = backend
+        .limits
+        .exec_timeout
+        .filter(|t| *t < gateway.config.upstream_timeout);
+    let limit = exec_timeout.unwrap_or(gateway.config.upstream_timeout);
+    let deadline = tokio::time::Instant::from_std(started + limit);
+
+    let rest_and_query = match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_string(),
+    };
+    let function_label = format!("{name}.{namespace}");
+    let (mut parts, body) = req.into_parts();
+    let call_id = parts.headers.get(CALL_ID).cloned().unwrap_or_else(|| {
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+            .unwrap_or(HeaderValue::from_static("0"))
+    });
+    let start = HeaderValue::from(start_nanos as u64);
+    let request_content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
+    headers::to_replica(&mut parts.headers, remote, &call_id, &start);
+    parts.uri = match rest_and_query.parse::<Uri>() {
+        Ok(uri) => uri,
+        Err(_) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                format!("invalid path {rest_and_query}\n"),
+            );
+        }
+    };
+    parts.version = http::Version::HTTP_11;
+    let upstream = Request::from_parts(parts, body);
+
+    let pool = gateway.pools.get(&backend);
+    let sent = tokio::time::timeout_at(deadline, pool.send(upstream)).await;
+    let (response, sender) = match sent {
+        Ok(Ok(exchange)) => exchange,
+        Ok(Err(e)) => {
+            tracing::warn!(
+                "call {call_id:?} to {function_label} on {}: {e}",
+                backend.name
+            );
+            gateway.metrics.count(&function_label);
+            let mut response = Response::new(GatewayBody::empty());
+            *response.status_mut() = StatusCode::BAD_GATEWAY;
+            return response;
+        }
+        Err(_) => {
+            gateway.metrics.count(&function_label);
+            return match exec_timeout {
+                Some(t) => internal(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "function {function_label} did not answer within its exec_timeout ({})\n",
+                        format_duration(t)
+                    ),
+                ),
+                None => {
+                    tracing::warn!(
+                        "call {call_id:?} to {function_label} timed out after the upstream timeout ({})",
+                        format_duration(limit)
+                    );
+                    let mut response = Response::new(GatewayBody::empty());
+                    *response.status_mut() = StatusCode::BAD_GATEWAY;
+                    response
+                }
+            };
+        }
+    };
+    let (mut parts, body) = response.into_parts();
+    headers::to_caller(
+        &mut parts.headers,
+        call_id,
+        start,
+        &gateway.served_by,
+        request_content_type,
+        started.elapsed().as_secs_f64(),
+    );
+    gateway.metrics.count(&function_label);
+    let body = ProxiedBody::new(
+        body,
+        pool,
+        sender,
+        slot,
+        Box::pin(tokio::time::sleep_until(deadline)),
+    );
+    Response::from_parts(parts, GatewayBody::Proxied(body))
+}
+
+/// How long until idle pools of vanished replicas are dropped.
+pub(crate) const PRUNE_EVERY: Duration = Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironfaas_spec::provider::{Endpoint, InvokeLimits};
+
+    #[test]
+    fn parses_targets() {
+        assert_eq!(parse_target("echo"), Some(("echo", "openfaas-fn", "/")));
+        assert_eq!(parse_target("echo/"), Some(("echo", "openfaas-fn", "/")));
+        assert_eq!(
+            parse_target("echo.team/a/b"),
+            Some(("echo", "team", "/a/b"))
+        );
+        assert_eq!(parse_target(""), None);
+        assert_eq!(parse_target("bad name/x"), None);
+    }
+
+    fn backends(limits: &[u32]) -> Vec<Arc<Backend>> {
+        limits
+            .iter()
+            .enumerate()
+            .map(|(i, &max)| {
+                let l = InvokeLimits {
+                    max_inflight: max,
+                    exec_timeout: None,
+                };
+                Arc::new(Backend::new(
+                    i as u64,
+                    format!("b{i}"),
+                    Endpoint::Tcp(([127, 0, 0, 1], 1).into()),
+                    l,
+                ))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn picks_the_least_busy() {
+        let b = backends(&[0, 0, 0]);
+        let _g0 = b[0].try_acquire().unwrap();
+        let _g2 = b[2].try_acquire().unwrap();
+        let g = pick(&b, 0).unwrap();
+        assert_eq!(g.backend().id, 1);
+    }
+
+    #[test]
+    fn spreads_ties_by_turn() {
+        let b = backends(&[0, 0, 0]);
+        assert_eq!(pick(&b, 1).unwrap().backend().id, 1);
+        assert_eq!(pick(&b, 2).unwrap().backend().id, 2);
+    }
+
+    #[test]
+    fn full_and_empty() {
+        assert_eq!(pick(&[], 0).unwrap_err(), None);
+        let b = backends(&[1, 1]);
+        let _a = pick(&b, 0).unwrap();
+        let _b = pick(&b, 0).unwrap();
+        assert_eq!(pick(&b, 0).unwrap_err(), Some(1));
+        drop((_a, _b));
+        b[0].drain();
+        b[1].drain();
+        assert_eq!(
+            pick(&b, 0).unwrap_err(),
+            None,
+            "draining backends take nothing"
+        );
+    }
+}
