@@ -1,0 +1,88 @@
+//! `ironfaas describe NAME`: one function in detail, or its JSON.
+
+use clap::Args;
+use ironfaas_spec::wire::{FunctionStatus, StringMap};
+
+use super::{GatewayArgs, NamespaceArgs, function_url};
+use crate::failure::{CmdResult, Failure};
+use crate::output::table;
+
+/// Arguments of `describe`.
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// The function.
+    name: String,
+    /// Print the API's FunctionStatus JSON for scripts.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    namespace: NamespaceArgs,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+}
+
+fn map_lines(map: Option<&StringMap>) -> String {
+    match map {
+        Some(m) if !m.is_empty() => m.iter().map(|(k, v)| format!("\n  {k}: {v}")).collect(),
+        _ => " -".to_string(),
+    }
+}
+
+fn render(f: &FunctionStatus, url: &str) -> String {
+    let ready = if f.replicas > 0 && f.available_replicas >= f.replicas { "Ready" } else { "Not ready" };
+    let mut out = format!(
+        "Name:               {}\nNamespace:          {}\nStatus:             {ready}\nReplicas:           {} ready of {} desired\n\
+         Invocations:        {}\nImage:              {}\nDigest:             {}\nStart command:      {}\nURL:                {url}\n\
+         Created:            {}\nEnvironment:{}\nLabels:{}\nAnnotations:{}\n",
+        f.name,
+        f.namespace,
+        f.available_replicas,
+        f.replicas,
+        f.invocation_count as u64,
+        f.image,
+        if f.digest.is_empty() { "-" } else { &f.digest },
+        if f.env_process.is_empty() { "(the template's)" } else { &f.env_process },
+        f.created_at,
+        map_lines(Some(&f.env_vars)),
+        map_lines(f.labels.as_ref()),
+        map_lines(f.annotations.as_ref()),
+    );
+    if !f.instances.is_empty() {
+        let rows: Vec<Vec<String>> = f
+            .instances
+            .iter()
+            .map(|i| {
+                vec![
+                    i.name.clone(),
+                    i.state.clone(),
+                    i.pid.map_or("-".into(), |p| p.to_string()),
+                    i.restarts.to_string(),
+                    i.inflight.to_string(),
+                    i.started_at.clone(),
+                ]
+            })
+            .collect();
+        out.push_str("Replicas:\n");
+        for line in table(&["NAME", "STATE", "PID", "RESTARTS", "IN FLIGHT", "STARTED"], &rows).lines() {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+pub(super) async fn run(args: DescribeArgs) -> CmdResult {
+    let client = args.gateway.client(None)?;
+    let function = args.namespace.function(&args.name);
+    let Some(status) = client.status(&function).await? else {
+        return Err(Failure::failed(format!("function {function} is not deployed")));
+    };
+    if args.json {
+        let json = serde_json::to_string_pretty(&status).map_err(|e| Failure::failed(e.to_string()))?;
+        println!("{json}");
+    } else {
+        print!("{}", render(&status, &function_url(client.base(), &function)));
+    }
+    Ok(())
+}

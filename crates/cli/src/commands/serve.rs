@@ -1,0 +1,61 @@
+//! `ironfaas serve`: run the platform in the foreground.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use ironfaas_gateway::GatewayConfig;
+
+use super::{DataDirArgs, duration_arg};
+use crate::failure::CmdResult;
+use crate::platform::{Platform, PlatformOptions, shutdown_signal};
+
+/// Options of the platform, shared by `serve` and `up`.
+#[derive(Debug, Clone, Args)]
+pub struct PlatformArgs {
+    #[command(flatten)]
+    pub data_dir: DataDirArgs,
+    /// The longest a function call may take; a function's exec_timeout may not be longer.
+    #[arg(long, env = "IRONFAAS_UPSTREAM_TIMEOUT", default_value = "60s", value_parser = duration_arg)]
+    pub upstream_timeout: Duration,
+    /// The longest a client may take to send a request's headers; must exceed the upstream timeout.
+    #[arg(long, env = "IRONFAAS_READ_TIMEOUT", default_value = "65s", value_parser = duration_arg)]
+    pub read_timeout: Duration,
+    /// How long a new replica may take to answer its readiness probe.
+    #[arg(long, env = "IRONFAAS_READY_TIMEOUT", default_value = "60s", value_parser = duration_arg)]
+    pub ready_timeout: Duration,
+}
+
+impl PlatformArgs {
+    /// The platform's options, listening on `listen`.
+    pub fn options(&self, listen: SocketAddr) -> PlatformOptions {
+        PlatformOptions {
+            listen,
+            data_dir: self.data_dir.resolve(),
+            gateway: GatewayConfig {
+                upstream_timeout: self.upstream_timeout,
+                read_timeout: self.read_timeout,
+                ..GatewayConfig::default()
+            },
+            ready_timeout: self.ready_timeout,
+        }
+    }
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address the gateway listens on.
+    #[arg(long, env = "IRONFAAS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    platform: PlatformArgs,
+}
+
+pub(super) async fn run(args: ServeArgs) -> CmdResult {
+    let platform = Platform::start(&args.platform.options(args.listen)).await?;
+    eprintln!("ironfaas gateway listening on http://{} — press Ctrl-C to stop", platform.addr);
+    shutdown_signal().await;
+    eprintln!("stopping: finishing calls in flight and stopping replicas");
+    platform.stop().await
+}

@@ -1,0 +1,104 @@
+//! The platform in this process: the gateway with the local provider and the local store.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ironfaas_gateway::GatewayConfig;
+use ironfaas_runtime::local::{LocalConfig, LocalProvider};
+use ironfaas_store::{FunctionStore, local_store_dir};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::failure::{CmdResult, Failure};
+
+/// How to run the platform.
+#[derive(Debug, Clone)]
+pub struct PlatformOptions {
+    /// Where the gateway listens.
+    pub listen: SocketAddr,
+    /// The data dir.
+    pub data_dir: PathBuf,
+    /// Gateway timeouts.
+    pub gateway: GatewayConfig,
+    /// How long a replica may take to become ready.
+    pub ready_timeout: Duration,
+}
+
+/// A running platform.
+pub struct Platform {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    provider: Arc<LocalProvider>,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+/// The local function store of a data dir.
+pub fn local_store(data_dir: &Path) -> CmdResult<FunctionStore> {
+    FunctionStore::local(&local_store_dir(data_dir)).map_err(|e| Failure::failed(e.to_string()))
+}
+
+impl Platform {
+    /// Opens the data dir, restores deployed functions and starts serving.
+    pub async fn start(options: &PlatformOptions) -> CmdResult<Platform> {
+        options.gateway.validate().map_err(Failure::input)?;
+        std::fs::create_dir_all(&options.data_dir).map_err(|e| {
+            Failure::failed(format!("cannot create the data dir {}: {e}", options.data_dir.display()))
+        })?;
+        let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(|e| {
+            Failure::failed(format!(
+                "cannot listen on {}: {e}; is another gateway running there? Use --listen ADDR:PORT",
+                options.listen
+            ))
+        })?;
+        let addr = listener.local_addr().map_err(|e| Failure::failed(e.to_string()))?;
+        let exe = std::env::current_exe()
+            .map_err(|e| Failure::failed(format!("cannot find the ironfaas executable: {e}")))?;
+        let mut config = LocalConfig::new(&options.data_dir, exe);
+        config.ready_timeout = options.ready_timeout;
+        config.max_exec_timeout = options.gateway.upstream_timeout;
+        let provider = LocalProvider::open(config, local_store(&options.data_dir)?)
+            .await
+            .map_err(Failure::failed)?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(ironfaas_gateway::serve(
+            listener,
+            provider.clone(),
+            options.gateway,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        tracing::info!("gateway listening on http://{addr} (data dir {})", options.data_dir.display());
+        Ok(Platform { addr, provider, stop, server })
+    }
+
+    /// Stops taking calls, lets running ones finish, and stops every replica.
+    pub async fn stop(self) -> CmdResult {
+        let _ = self.stop.send(());
+        let served = self.server.await;
+        self.provider.shutdown().await;
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Failure::failed(format!("the gateway failed: {e}"))),
+            Err(e) => Err(Failure::failed(format!("the gateway stopped unexpectedly: {e}"))),
+        }
+    }
+}
+
+/// Resolves when the process gets Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

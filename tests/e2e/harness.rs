@@ -1,0 +1,221 @@
+//! Test harness: the real `ironfaas` binary, a temporary data dir, a free port, real HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn ironfaas() -> &'static str {
+    env!("CARGO_BIN_EXE_ironfaas")
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+/// A running `ironfaas serve` with its own data dir.
+pub struct Platform {
+    /// The gateway's base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    /// The data dir.
+    pub data: PathBuf,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    _keep: Option<tempfile::TempDir>,
+}
+
+fn read_log(child: &mut Child, log: Arc<Mutex<Vec<String>>>) -> String {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent && let Some(rest) = line.split("listening on ").nth(1) {
+                let url = rest.split_whitespace().next().unwrap_or_default().to_string();
+                let _ = tx.send(url);
+                sent = true;
+            }
+            log.lock().unwrap().push(line);
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30)).expect("the gateway did not report its address")
+}
+
+impl Platform {
+    /// Starts a platform on a free port with a fresh data dir.
+    pub fn start() -> Platform {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().to_path_buf();
+        Self::start_in(data, Some(dir), &[])
+    }
+
+    /// Starts a platform on `data` (kept by the caller) with extra `serve` flags.
+    pub fn start_in(data: PathBuf, keep: Option<tempfile::TempDir>, extra: &[&str]) -> Platform {
+        let mut child = Command::new(ironfaas())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .args(extra)
+            .env("IRONFAAS_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ironfaas serve");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let url = read_log(&mut child, Arc::clone(&log));
+        Platform { url, data, child, log, _keep: keep }
+    }
+
+    /// Runs an `ironfaas` command against this platform from `cwd`.
+    pub fn cli(&self, cwd: &Path, args: &[&str]) -> Output {
+        self.cli_with_stdin(cwd, args, b"")
+    }
+
+    /// Runs an `ironfaas` command with `stdin` as its input.
+    pub fn cli_with_stdin(&self, cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
+        run_cli(cwd, args, stdin, &[("OPENFAAS_URL", &self.url), ("IRONFAAS_DATA_DIR", &self.data.display().to_string())])
+    }
+
+    /// The process id of `serve`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything `serve` logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Stops `serve` with SIGTERM and waits for it; returns whether it exited cleanly.
+    pub fn stop(mut self) -> bool {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Kills `serve` with SIGKILL (no clean-up) and waits for it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `ironfaas ARGS` in `cwd` with `env` and `stdin`.
+pub fn run_cli(cwd: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(ironfaas())
+        .args(args)
+        .current_dir(cwd)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ironfaas");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("wait for ironfaas")
+}
+
+/// The text of a command's stdout and stderr, for assertions and failure messages.
+pub fn text(output: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// Asserts the command succeeded and returns its stdout.
+#[track_caller]
+pub fn ok(output: &Output) -> String {
+    let (stdout, stderr) = text(output);
+    assert!(output.status.success(), "command failed ({}):\nstdout: {stdout}\nstderr: {stderr}", output.status);
+    stdout
+}
+
+/// A project folder with a stack file and handler folders.
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// An empty project.
+    pub fn new() -> Project {
+        Project { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    /// Its folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `contents` at `rel` (creating folders).
+    pub fn write(&self, rel: &str, contents: &str) -> &Self {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, contents).expect("write");
+        self
+    }
+
+    /// Copies the file `from` to `rel` with mode 0755.
+    pub fn install_executable(&self, from: &Path, rel: &str) -> &Self {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(from, &path).expect("copy executable");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        self
+    }
+}
+
+/// The native echo function (tests/fixtures/native_echo.rs), compiled once per test run.
+pub fn native_echo() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = std::env::temp_dir().join(format!("ironfaas-native-echo-{}", std::process::id()));
+        let status = Command::new("rustc")
+            .args(["-O", "--edition", "2021", "-o"])
+            .arg(&out)
+            .arg(repo().join("tests/fixtures/native_echo.rs"))
+            .status()
+            .expect("run rustc");
+        assert!(status.success(), "compiling the native echo function failed");
+        out
+    })
+}
+
+/// A blocking HTTP client with generous timeouts.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client")
+}
+
+/// Polls `check` every 50 ms until it holds or `limit` passes.
+#[track_caller]
+pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
