@@ -534,6 +534,26 @@ describe('node template dependencies', { timeout: 60000 }, () => {
   });
 });
 
+describe('node template stop', { timeout: 30000 }, () => {
+  it('on SIGTERM finishes the call in flight, then exits 0', async () => {
+    const server = await startServer(HANDLER);
+    const c = new RawClient(server.sockPath);
+    try {
+      c.send('GET /sleep HTTP/1.1\r\nHost: fn\r\n\r\n');
+      await new Promise((r) => setTimeout(r, 100));
+      server.proc.kill('SIGTERM');
+      const r = await c.readResponse();
+      assert.deepEqual([r.status, json(r)], [200, { slept: true }]);
+      assert.equal(r.headers.connection, 'close');
+      assert.equal(await server.exited, 0);
+      assert.equal(fs.existsSync(server.sockPath), false);
+    } finally {
+      c.close();
+      await server.stop();
+    }
+  });
+});
+
 describe('node template start-up', { timeout: 30000 }, () => {
   it('exits non-zero with the error on stderr when the handler cannot be loaded', async () => {
     const { tmp, bundle } = makeBundle('throw new Error("boom at require");\n');

@@ -8,6 +8,7 @@ with IRONFAAS_SOCKET set (the interpreter running the tests is used as python3).
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -462,6 +463,18 @@ class TestPythonPackages(ServerCase):
         d = r.json()
         self.assertEqual(d["value"], 42)
         self.assertEqual(os.path.basename(d["first"]), "python_packages")
+
+
+class TestGracefulStop(ServerCase):
+    def test_sigterm_finishes_the_call_in_flight_then_exits_0(self):
+        self.client.send(b"GET /sleep HTTP/1.1\r\nHost: fn\r\n\r\n")
+        time.sleep(0.1)
+        self.proc.send_signal(signal.SIGTERM)
+        r = self.client.read_response()
+        self.assertEqual((r.status, r.json()), (200, {"slept": True}))
+        self.assertEqual(r.headers.get("connection"), "close")
+        self.assertEqual(self.proc.wait(5), 0)
+        self.assertFalse(os.path.exists(self.sock_path))
 
 
 class TestStartupFailures(unittest.TestCase):
