@@ -13,7 +13,10 @@ pub fn ironfaas() -> &'static str {
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 /// A running `ironfaas serve` with its own data dir.
@@ -34,14 +37,19 @@ fn read_log(child: &mut Child, log: Arc<Mutex<Vec<String>>>) -> String {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if !sent && let Some(rest) = line.split("listening on ").nth(1) {
-                let url = rest.split_whitespace().next().unwrap_or_default().to_string();
+                let url = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
                 let _ = tx.send(url);
                 sent = true;
             }
             log.lock().unwrap().push(line);
         }
     });
-    rx.recv_timeout(Duration::from_secs(30)).expect("the gateway did not report its address")
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the gateway did not report its address")
 }
 
 impl Platform {
@@ -66,7 +74,13 @@ impl Platform {
             .expect("start ironfaas serve");
         let log = Arc::new(Mutex::new(Vec::new()));
         let url = read_log(&mut child, Arc::clone(&log));
-        Platform { url, data, child, log, _keep: keep }
+        Platform {
+            url,
+            data,
+            child,
+            log,
+            _keep: keep,
+        }
     }
 
     /// Runs an `ironfaas` command against this platform from `cwd`.
@@ -76,12 +90,15 @@ impl Platform {
 
     /// Runs an `ironfaas` command with `stdin` as its input.
     pub fn cli_with_stdin(&self, cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
-        run_cli(cwd, args, stdin, &[("OPENFAAS_URL", &self.url), ("IRONFAAS_DATA_DIR", &self.data.display().to_string())])
-    }
-
-    /// The process id of `serve`.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+        run_cli(
+            cwd,
+            args,
+            stdin,
+            &[
+                ("OPENFAAS_URL", &self.url),
+                ("IRONFAAS_DATA_DIR", &self.data.display().to_string()),
+            ],
+        )
     }
 
     /// Everything `serve` logged so far.
@@ -112,6 +129,9 @@ impl Platform {
 
 impl Drop for Platform {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- ironfaas serve log ---\n{}\n---", self.log());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -137,14 +157,21 @@ pub fn run_cli(cwd: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) ->
 
 /// The text of a command's stdout and stderr, for assertions and failure messages.
 pub fn text(output: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// Asserts the command succeeded and returns its stdout.
 #[track_caller]
 pub fn ok(output: &Output) -> String {
     let (stdout, stderr) = text(output);
-    assert!(output.status.success(), "command failed ({}):\nstdout: {stdout}\nstderr: {stderr}", output.status);
+    assert!(
+        output.status.success(),
+        "command failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+        output.status
+    );
     stdout
 }
 
@@ -156,7 +183,9 @@ pub struct Project {
 impl Project {
     /// An empty project.
     pub fn new() -> Project {
-        Project { dir: tempfile::tempdir().expect("tempdir") }
+        Project {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     /// Its folder.
@@ -194,7 +223,10 @@ pub fn native_echo() -> &'static Path {
             .arg(repo().join("tests/fixtures/native_echo.rs"))
             .status()
             .expect("run rustc");
-        assert!(status.success(), "compiling the native echo function failed");
+        assert!(
+            status.success(),
+            "compiling the native echo function failed"
+        );
         out
     })
 }

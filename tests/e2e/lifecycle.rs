@@ -12,12 +12,20 @@ fn project() -> Project {
     let p = Project::new();
     p.write("stack.yml", STACK)
         .install_executable(native_echo(), "echo/handler")
-        .write("py/handler.py", "def handle(event, context):\n    return 'py ' + context.hostname\n");
+        .write(
+            "py/handler.py",
+            "def handle(event, context):\n    return 'py ' + context.hostname\n",
+        );
     p
 }
 
 fn status(platform: &Platform, name: &str) -> serde_json::Value {
-    http().get(format!("{}/system/function/{name}", platform.url)).send().unwrap().json().unwrap()
+    http()
+        .get(format!("{}/system/function/{name}", platform.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
 }
 
 fn answers(platform: &Platform, name: &str) -> bool {
@@ -33,18 +41,49 @@ fn unknown_function_is_404_and_put_before_post_works() {
     let project = project();
     ok(&platform.cli(project.path(), &["build"]));
     let client = http();
-    let missing = client.post(format!("{}/function/nope", platform.url)).body("x").send().unwrap();
+    let missing = client
+        .post(format!("{}/function/nope", platform.url))
+        .body("x")
+        .send()
+        .unwrap();
     assert_eq!(missing.status(), 404);
-    assert_eq!(client.get(format!("{}/system/function/nope", platform.url)).send().unwrap().status(), 404);
+    assert_eq!(
+        client
+            .get(format!("{}/system/function/nope", platform.url))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
 
     let deployment = json!({"service": "echo", "image": "echo:1"});
-    let put = client.put(format!("{}/system/functions", platform.url)).json(&deployment).send().unwrap();
-    assert_eq!(put.status(), 404, "PUT on a missing function must be 404 so faas-cli falls back to POST");
-    let post = client.post(format!("{}/system/functions", platform.url)).json(&deployment).send().unwrap();
+    let put = client
+        .put(format!("{}/system/functions", platform.url))
+        .json(&deployment)
+        .send()
+        .unwrap();
+    assert_eq!(
+        put.status(),
+        404,
+        "PUT on a missing function must be 404 so faas-cli falls back to POST"
+    );
+    let post = client
+        .post(format!("{}/system/functions", platform.url))
+        .json(&deployment)
+        .send()
+        .unwrap();
     assert_eq!(post.status(), 202, "{}", post.text().unwrap());
-    let again = client.post(format!("{}/system/functions", platform.url)).json(&deployment).send().unwrap();
+    let again = client
+        .post(format!("{}/system/functions", platform.url))
+        .json(&deployment)
+        .send()
+        .unwrap();
     assert_eq!(again.status(), 409);
-    let put = client.put(format!("{}/system/functions", platform.url)).json(&deployment).send().unwrap();
+    let put = client
+        .put(format!("{}/system/functions", platform.url))
+        .json(&deployment)
+        .send()
+        .unwrap();
     assert_eq!(put.status(), 202);
 
     let s = status(&platform, "echo");
@@ -55,18 +94,50 @@ fn unknown_function_is_404_and_put_before_post_works() {
     assert!(s["createdAt"].as_str().unwrap().ends_with('Z'));
     assert!(answers(&platform, "echo"));
 
-    let bad = client.post(format!("{}/system/functions", platform.url)).body("{not json").send().unwrap();
+    let bad = client
+        .post(format!("{}/system/functions", platform.url))
+        .body("{not json")
+        .send()
+        .unwrap();
     assert_eq!(bad.status(), 400);
-    assert!(bad.text().unwrap().contains("invalid FunctionDeployment JSON"));
-    let no_image = client.post(format!("{}/system/functions", platform.url)).json(&json!({"service": "x", "image": "x:9"})).send().unwrap();
+    assert!(
+        bad.text()
+            .unwrap()
+            .contains("invalid FunctionDeployment JSON")
+    );
+    let no_image = client
+        .post(format!("{}/system/functions", platform.url))
+        .json(&json!({"service": "x", "image": "x:9"}))
+        .send()
+        .unwrap();
     assert_eq!(no_image.status(), 400);
-    assert!(no_image.text().unwrap().contains("not in the function store"));
+    assert!(
+        no_image
+            .text()
+            .unwrap()
+            .contains("not in the function store")
+    );
 
-    let delete = client.delete(format!("{}/system/functions", platform.url)).json(&json!({"functionName": "echo"})).send().unwrap();
+    let delete = client
+        .delete(format!("{}/system/functions", platform.url))
+        .json(&json!({"functionName": "echo"}))
+        .send()
+        .unwrap();
     assert_eq!(delete.status(), 202);
-    let delete = client.delete(format!("{}/system/functions", platform.url)).json(&json!({"functionName": "echo"})).send().unwrap();
+    let delete = client
+        .delete(format!("{}/system/functions", platform.url))
+        .json(&json!({"functionName": "echo"}))
+        .send()
+        .unwrap();
     assert_eq!(delete.status(), 404);
-    assert_eq!(client.get(format!("{}/function/echo", platform.url)).send().unwrap().status(), 404);
+    assert_eq!(
+        client
+            .get(format!("{}/function/echo", platform.url))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 #[test]
@@ -81,7 +152,11 @@ fn a_hundred_concurrent_calls_all_succeed() {
             let url = url.clone();
             std::thread::spawn(move || {
                 let function = if i % 2 == 0 { "echo" } else { "py" };
-                let r = http().post(format!("{url}/function/{function}")).body(format!("call {i}")).send().unwrap();
+                let r = http()
+                    .post(format!("{url}/function/{function}"))
+                    .body(format!("call {i}"))
+                    .send()
+                    .unwrap();
                 (function, r.status().as_u16(), r.text().unwrap(), i)
             })
         })
@@ -96,7 +171,11 @@ fn a_hundred_concurrent_calls_all_succeed() {
             python_hosts.insert(body);
         }
     }
-    assert_eq!(python_hosts.len(), 2, "calls were spread over both replicas: {python_hosts:?}");
+    assert_eq!(
+        python_hosts.len(),
+        2,
+        "calls were spread over both replicas: {python_hosts:?}"
+    );
 }
 
 #[test]
@@ -104,8 +183,14 @@ fn a_killed_replica_is_restarted() {
     let platform = Platform::start();
     let project = project();
     ok(&platform.cli(project.path(), &["up"]));
-    let pid = status(&platform, "echo")["instances"][0]["pid"].as_u64().unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let pid = status(&platform, "echo")["instances"][0]["pid"]
+        .as_u64()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     eventually("a new replica process", Duration::from_secs(20), || {
         let s = status(&platform, "echo");
         s["availableReplicas"] == 1 && s["instances"][0]["pid"].as_u64() != Some(pid)
@@ -129,21 +214,32 @@ fn restarting_serve_brings_every_function_back() {
         .collect();
     assert!(platform.stop(), "serve did not stop cleanly on SIGTERM");
     for pid in &old_pids {
-        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "replica {pid} outlived serve");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "replica {pid} outlived serve"
+        );
     }
 
     let platform = Platform::start_in(data.path().to_path_buf(), None, &[]);
-    eventually("echo and py answer again", Duration::from_secs(30), || answers(&platform, "echo") && answers(&platform, "py"));
+    eventually("echo and py answer again", Duration::from_secs(30), || {
+        answers(&platform, "echo") && answers(&platform, "py")
+    });
     assert_eq!(status(&platform, "echo")["replicas"], 2);
 
     // Even after kill -9 of serve, its replicas go and the functions come back.
-    let py_pid = status(&platform, "py")["instances"][0]["pid"].as_u64().unwrap();
+    let py_pid = status(&platform, "py")["instances"][0]["pid"]
+        .as_u64()
+        .unwrap();
     platform.kill();
-    eventually("the orphaned replica to die", Duration::from_secs(10), || {
-        !std::path::Path::new(&format!("/proc/{py_pid}")).exists()
-    });
+    eventually(
+        "the orphaned replica to die",
+        Duration::from_secs(10),
+        || !std::path::Path::new(&format!("/proc/{py_pid}")).exists(),
+    );
     let platform = Platform::start_in(data.path().to_path_buf(), None, &[]);
-    eventually("functions after kill -9", Duration::from_secs(30), || answers(&platform, "echo") && answers(&platform, "py"));
+    eventually("functions after kill -9", Duration::from_secs(30), || {
+        answers(&platform, "echo") && answers(&platform, "py")
+    });
 }
 
 #[test]
@@ -161,13 +257,30 @@ fn limits_answer_429_and_504() {
         );
     ok(&platform.cli(project.path(), &["up"]));
     let url = platform.url.clone();
-    let busy = std::thread::spawn(move || http().get(format!("{url}/function/slow?s=0.8")).send().unwrap().status());
+    let busy = std::thread::spawn(move || {
+        http()
+            .get(format!("{url}/function/slow?s=0.8"))
+            .send()
+            .unwrap()
+            .status()
+    });
     std::thread::sleep(Duration::from_millis(300));
-    let refused = http().get(format!("{}/function/slow", platform.url)).send().unwrap();
+    let refused = http()
+        .get(format!("{}/function/slow", platform.url))
+        .send()
+        .unwrap();
     assert_eq!(refused.status(), 429);
-    assert!(refused.text().unwrap().contains("Max concurrent requests: 1"));
+    assert!(
+        refused
+            .text()
+            .unwrap()
+            .contains("Max concurrent requests: 1")
+    );
     assert_eq!(busy.join().unwrap(), 200);
-    let timed_out = http().get(format!("{}/function/slow?s=3", platform.url)).send().unwrap();
+    let timed_out = http()
+        .get(format!("{}/function/slow?s=3", platform.url))
+        .send()
+        .unwrap();
     assert_eq!(timed_out.status(), 504);
     assert!(timed_out.text().unwrap().contains("exec_timeout"));
 }

@@ -85,7 +85,10 @@ fn every_template_passes_requests_through() {
     let project = project();
     let stdout = ok(&platform.cli(project.path(), &["up"]));
     for name in ["py-echo", "node-echo", "bash-echo", "native-echo"] {
-        assert!(stdout.contains(&format!("{}/function/{name}", platform.url)), "{name} URL missing: {stdout}");
+        assert!(
+            stdout.contains(&format!("{}/function/{name}", platform.url)),
+            "{name} URL missing: {stdout}"
+        );
     }
 
     let py = call(&platform.url, "py-echo");
@@ -139,9 +142,15 @@ fn every_template_passes_requests_through() {
         .unwrap();
     assert_eq!(put.headers()["x-call-id"], "my-call-42");
     assert!(put.text().unwrap().starts_with("method=PUT\npath=/\n"));
-    let get = http().get(format!("{}/function/py-echo?a=z", platform.url)).send().unwrap();
+    let get = http()
+        .get(format!("{}/function/py-echo?a=z", platform.url))
+        .send()
+        .unwrap();
     let v: serde_json::Value = get.json().unwrap();
-    assert_eq!((v["method"].as_str(), v["path"].as_str(), v["a"].as_str()), (Some("GET"), Some("/"), Some("z")));
+    assert_eq!(
+        (v["method"].as_str(), v["path"].as_str(), v["a"].as_str()),
+        (Some("GET"), Some("/"), Some("z"))
+    );
 }
 
 #[test]
@@ -156,12 +165,16 @@ fn fork_mode_streams_output_as_it_comes() {
         .write("ticker/handler.sh", "echo first\nsleep 1.5\necho second\n");
     ok(&platform.cli(project.path(), &["up"]));
     let started = Instant::now();
-    let mut response = http().get(format!("{}/function/ticker", platform.url)).send().unwrap();
+    let mut response = http()
+        .get(format!("{}/function/ticker", platform.url))
+        .send()
+        .unwrap();
     let mut first = [0u8; 6];
     std::io::Read::read_exact(&mut response, &mut first).unwrap();
     let first_after = started.elapsed();
     assert_eq!(&first, b"first\n");
-    let rest = response.text().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut response, &mut rest).unwrap();
     assert_eq!(rest, "second\n");
     assert!(
         first_after < Duration::from_millis(1200),
@@ -187,9 +200,28 @@ fn dependencies_are_installed_into_the_bundle() {
             "const isNumber = require('is-number');\nmodule.exports = async () => ({ five: isNumber(5), path: require.resolve('is-number') });\n",
         );
     ok(&platform.cli(project.path(), &["up"]));
-    let py = http().get(format!("{}/function/py-deps", platform.url)).send().unwrap().text().unwrap();
-    assert!(py.contains("python_packages/six.py"), "six was not imported from the bundle: {py}");
-    let js: serde_json::Value = http().get(format!("{}/function/node-deps", platform.url)).send().unwrap().json().unwrap();
+    let py = http()
+        .get(format!("{}/function/py-deps", platform.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        py.contains("python_packages/six.py"),
+        "six was not imported from the bundle: {py}"
+    );
+    let js: serde_json::Value = http()
+        .get(format!("{}/function/node-deps", platform.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(js["five"], true);
-    assert!(js["path"].as_str().unwrap().contains("/function/node_modules/is-number/"), "{js}");
+    assert!(
+        js["path"]
+            .as_str()
+            .unwrap()
+            .contains("/function/node_modules/is-number/"),
+        "{js}"
+    );
 }

@@ -49,16 +49,22 @@ impl Builder<'_> {
     /// Builds `f` into a bundle and stores it under its image; `step` reports progress.
     pub async fn build(&self, f: &StackFunction, step: &dyn Fn(&str)) -> CmdResult<Built> {
         let started = Instant::now();
-        let template = self.templates.get(&f.lang).map_err(|e| Failure::input(format!("function {}: {e}", f.name)))?;
+        let template = self
+            .templates
+            .get(&f.lang)
+            .map_err(|e| Failure::input(format!("function {}: {e}", f.name)))?;
         let dir = self.stack_dir.join("build").join(&f.name);
         step("copying template and handler");
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| io_failure("clear", &dir, e))?;
         }
-        template.copy_into(&dir).map_err(|e| io_failure("copy the template into", &dir, e))?;
+        template
+            .copy_into(&dir)
+            .map_err(|e| io_failure("copy the template into", &dir, e))?;
         let handler = self.stack_dir.join(&f.handler);
         let handler_dest = dir.join(&template.config.handler_folder);
-        copy_dir(&handler, &handler_dest).map_err(|e| io_failure("copy the handler from", &handler, e))?;
+        copy_dir(&handler, &handler_dest)
+            .map_err(|e| io_failure("copy the handler from", &handler, e))?;
         for extra in &self.copy {
             let from = self.stack_dir.join(extra);
             let to = dir.join(extra);
@@ -116,7 +122,9 @@ impl Builder<'_> {
 
 /// Runs one build step in `dir`, with the function's build_args in its environment.
 async fn run_step(dir: &Path, argv: &[String], f: &StackFunction) -> CmdResult {
-    let Some((program, args)) = argv.split_first() else { return Ok(()) };
+    let Some((program, args)) = argv.split_first() else {
+        return Ok(());
+    };
     let output = Command::new(program)
         .args(args)
         .current_dir(dir)

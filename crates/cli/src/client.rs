@@ -79,7 +79,9 @@ impl Client {
         body: Bytes,
         limit: Duration,
     ) -> CmdResult<Answer> {
-        let mut req = Request::builder().method(method).uri(format!("{}{path_and_query}", self.base));
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path_and_query}", self.base));
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
         }
@@ -91,16 +93,36 @@ impl Client {
             .map_err(|_| self.unreachable(format!("no answer within {}s", limit.as_secs())))?
             .map_err(|e| self.unreachable(error_chain(&e)))?;
         let (parts, body) = response.into_parts();
-        Ok(Answer { status: parts.status, body })
+        Ok(Answer {
+            status: parts.status,
+            body,
+        })
     }
 
-    async fn call(&self, method: Method, path: &str, json: Option<Vec<u8>>, limit: Duration) -> CmdResult<(StatusCode, Bytes)> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        json: Option<Vec<u8>>,
+        limit: Duration,
+    ) -> CmdResult<(StatusCode, Bytes)> {
         let headers = if json.is_some() {
-            vec![(header::CONTENT_TYPE.to_string(), "application/json".to_string())]
+            vec![(
+                header::CONTENT_TYPE.to_string(),
+                "application/json".to_string(),
+            )]
         } else {
             Vec::new()
         };
-        let answer = self.send(method, path, &headers, Bytes::from(json.unwrap_or_default()), limit).await?;
+        let answer = self
+            .send(
+                method,
+                path,
+                &headers,
+                Bytes::from(json.unwrap_or_default()),
+                limit,
+            )
+            .await?;
         let body = answer
             .body
             .collect()
@@ -121,7 +143,8 @@ impl Client {
     }
 
     fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> CmdResult<T> {
-        serde_json::from_slice(body).map_err(|e| Failure::failed(format!("{what}: unexpected answer: {e}")))
+        serde_json::from_slice(body)
+            .map_err(|e| Failure::failed(format!("{what}: unexpected answer: {e}")))
     }
 
     /// Whether a gateway answers `/healthz` within `limit`.
@@ -133,7 +156,11 @@ impl Client {
     pub async fn info(&self) -> CmdResult<GatewayInfo> {
         let (status, body) = self.call(Method::GET, "/system/info", None, QUICK).await?;
         if !status.is_success() {
-            return Err(Self::failure(status, &body, "reading the gateway's version"));
+            return Err(Self::failure(
+                status,
+                &body,
+                "reading the gateway's version",
+            ));
         }
         Self::parse(&body, "reading the gateway's version")
     }
@@ -150,41 +177,67 @@ impl Client {
 
     /// `GET /system/function/{name}`; `None` when it does not exist.
     pub async fn status(&self, function: &FunctionRef) -> CmdResult<Option<FunctionStatus>> {
-        let path = format!("/system/function/{}?namespace={}", function.name, function.namespace);
+        let path = format!(
+            "/system/function/{}?namespace={}",
+            function.name, function.namespace
+        );
         let (status, body) = self.call(Method::GET, &path, None, QUICK).await?;
         match status {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => Self::parse(&body, "reading the function's status").map(Some),
-            s => Err(Self::failure(s, &body, &format!("reading the status of {function}"))),
+            s => Err(Self::failure(
+                s,
+                &body,
+                &format!("reading the status of {function}"),
+            )),
         }
     }
 
     /// Deploys: `PUT` first, then `POST` when the function does not exist yet (as faas-cli).
     pub async fn deploy(&self, d: &FunctionDeployment) -> CmdResult<Deployed> {
         let json = serde_json::to_vec(d).map_err(|e| Failure::failed(e.to_string()))?;
-        let (status, body) = self.call(Method::PUT, "/system/functions", Some(json.clone()), DEPLOY).await?;
+        let (status, body) = self
+            .call(Method::PUT, "/system/functions", Some(json.clone()), DEPLOY)
+            .await?;
         if status.is_success() {
             return Ok(Deployed::Updated);
         }
         if status != StatusCode::NOT_FOUND {
-            return Err(Self::failure(status, &body, &format!("updating {}", d.service)));
+            return Err(Self::failure(
+                status,
+                &body,
+                &format!("updating {}", d.service),
+            ));
         }
-        let (status, body) = self.call(Method::POST, "/system/functions", Some(json), DEPLOY).await?;
+        let (status, body) = self
+            .call(Method::POST, "/system/functions", Some(json), DEPLOY)
+            .await?;
         if status.is_success() {
             Ok(Deployed::Created)
         } else {
-            Err(Self::failure(status, &body, &format!("deploying {}", d.service)))
+            Err(Self::failure(
+                status,
+                &body,
+                &format!("deploying {}", d.service),
+            ))
         }
     }
 
     /// `DELETE /system/functions`.
     pub async fn remove(&self, function: &FunctionRef) -> CmdResult {
-        let req = DeleteFunctionRequest { function_name: function.name.clone(), namespace: function.namespace.clone() };
+        let req = DeleteFunctionRequest {
+            function_name: function.name.clone(),
+            namespace: function.namespace.clone(),
+        };
         let json = serde_json::to_vec(&req).map_err(|e| Failure::failed(e.to_string()))?;
-        let (status, body) = self.call(Method::DELETE, "/system/functions", Some(json), DEPLOY).await?;
+        let (status, body) = self
+            .call(Method::DELETE, "/system/functions", Some(json), DEPLOY)
+            .await?;
         match status {
             s if s.is_success() => Ok(()),
-            StatusCode::NOT_FOUND => Err(Failure::failed(format!("function {function} is not deployed"))),
+            StatusCode::NOT_FOUND => Err(Failure::failed(format!(
+                "function {function} is not deployed"
+            ))),
             s => Err(Self::failure(s, &body, &format!("removing {function}"))),
         }
     }
@@ -201,7 +254,9 @@ impl Client {
         let (status, body) = self.call(Method::POST, &path, Some(json), QUICK).await?;
         match status {
             s if s.is_success() => Ok(()),
-            StatusCode::NOT_FOUND => Err(Failure::failed(format!("function {function} is not deployed"))),
+            StatusCode::NOT_FOUND => Err(Failure::failed(format!(
+                "function {function} is not deployed"
+            ))),
             s => Err(Self::failure(s, &body, &format!("scaling {function}"))),
         }
     }
@@ -235,8 +290,14 @@ mod tests {
 
     #[test]
     fn normalizes_urls() {
-        assert_eq!(normalize_gateway("127.0.0.1:8080/"), "http://127.0.0.1:8080");
-        assert_eq!(normalize_gateway("HTTP://GW.example:31112"), "http://gw.example:31112");
+        assert_eq!(
+            normalize_gateway("127.0.0.1:8080/"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalize_gateway("HTTP://GW.example:31112"),
+            "http://gw.example:31112"
+        );
         assert_eq!(normalize_gateway("https://gw/"), "https://gw");
     }
 }

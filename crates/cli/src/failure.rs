@@ -21,17 +21,26 @@ pub struct Failure {
 impl Failure {
     /// The operation failed (exit code 1).
     pub fn failed(message: impl Into<String>) -> Self {
-        Failure { code: 1, message: message.into() }
+        Failure {
+            code: 1,
+            message: message.into(),
+        }
     }
 
     /// The input is invalid (exit code 2).
     pub fn input(message: impl Into<String>) -> Self {
-        Failure { code: 2, message: message.into() }
+        Failure {
+            code: 2,
+            message: message.into(),
+        }
     }
 
     /// The gateway is unreachable (exit code 3).
     pub fn unreachable(message: impl Into<String>) -> Self {
-        Failure { code: 3, message: message.into() }
+        Failure {
+            code: 3,
+            message: message.into(),
+        }
     }
 }
 

@@ -29,7 +29,10 @@ fn init_logging(verbose: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IRONFAAS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let json = std::env::var("IRONFAAS_LOG_FORMAT").is_ok_and(|f| f == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     if json {
         builder.json().init();
     } else {
@@ -40,7 +43,10 @@ fn init_logging(verbose: bool) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.command.runs_platform());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -44,7 +44,11 @@ pub fn size(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// A duration as `850ms` or `2.4s`.
@@ -75,7 +79,10 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(80));
             bar
         });
-        Progress { bar, prefix: prefix.to_string() }
+        Progress {
+            bar,
+            prefix: prefix.to_string(),
+        }
     }
 
     /// Shows the current step.
@@ -107,7 +114,13 @@ mod tests {
 
     #[test]
     fn tables_align() {
-        let t = table(&["NAME", "REPLICAS"], &[vec!["a".into(), "1/1".into()], vec!["longer".into(), "0/2".into()]]);
+        let t = table(
+            &["NAME", "REPLICAS"],
+            &[
+                vec!["a".into(), "1/1".into()],
+                vec!["longer".into(), "0/2".into()],
+            ],
+        );
         assert_eq!(t, "NAME    REPLICAS\na       1/1\nlonger  0/2\n");
     }
 

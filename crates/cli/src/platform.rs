@@ -45,7 +45,10 @@ impl Platform {
     pub async fn start(options: &PlatformOptions) -> CmdResult<Platform> {
         options.gateway.validate().map_err(Failure::input)?;
         std::fs::create_dir_all(&options.data_dir).map_err(|e| {
-            Failure::failed(format!("cannot create the data dir {}: {e}", options.data_dir.display()))
+            Failure::failed(format!(
+                "cannot create the data dir {}: {e}",
+                options.data_dir.display()
+            ))
         })?;
         let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(|e| {
             Failure::failed(format!(
@@ -53,7 +56,9 @@ impl Platform {
                 options.listen
             ))
         })?;
-        let addr = listener.local_addr().map_err(|e| Failure::failed(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Failure::failed(e.to_string()))?;
         let exe = std::env::current_exe()
             .map_err(|e| Failure::failed(format!("cannot find the ironfaas executable: {e}")))?;
         let mut config = LocalConfig::new(&options.data_dir, exe);
@@ -71,8 +76,16 @@ impl Platform {
                 let _ = stopped.await;
             },
         ));
-        tracing::info!("gateway listening on http://{addr} (data dir {})", options.data_dir.display());
-        Ok(Platform { addr, provider, stop, server })
+        tracing::info!(
+            "gateway listening on http://{addr} (data dir {})",
+            options.data_dir.display()
+        );
+        Ok(Platform {
+            addr,
+            provider,
+            stop,
+            server,
+        })
     }
 
     /// Stops taking calls, lets running ones finish, and stops every replica.
@@ -83,7 +96,9 @@ impl Platform {
         match served {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Failure::failed(format!("the gateway failed: {e}"))),
-            Err(e) => Err(Failure::failed(format!("the gateway stopped unexpectedly: {e}"))),
+            Err(e) => Err(Failure::failed(format!(
+                "the gateway stopped unexpectedly: {e}"
+            ))),
         }
     }
 }

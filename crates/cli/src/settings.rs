@@ -20,18 +20,24 @@ pub fn data_dir(flag: Option<PathBuf>) -> PathBuf {
     if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(xdg).join("ironfaas");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/share/ironfaas")
 }
 
 fn nix_is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }
 
 /// The gateway URL: `--gateway`, else the stack's `provider.gateway`, else `$OPENFAAS_URL`,
 /// else the default; normalised. Only plain `http://` gateways are supported.
 pub fn gateway_url(flag: Option<&str>, stack: Option<&str>) -> CmdResult<String> {
-    let env = std::env::var("OPENFAAS_URL").ok().filter(|v| !v.trim().is_empty());
+    let env = std::env::var("OPENFAAS_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
     let chosen = flag
         .map(str::to_string)
         .or_else(|| stack.map(str::to_string))
@@ -53,8 +59,14 @@ mod tests {
 
     #[test]
     fn flag_wins_then_stack() {
-        assert_eq!(gateway_url(Some("10.0.0.1:8080"), Some("http://other")).unwrap(), "http://10.0.0.1:8080");
-        assert_eq!(gateway_url(None, Some("http://Stack:1/")).unwrap(), "http://stack:1");
+        assert_eq!(
+            gateway_url(Some("10.0.0.1:8080"), Some("http://other")).unwrap(),
+            "http://10.0.0.1:8080"
+        );
+        assert_eq!(
+            gateway_url(None, Some("http://Stack:1/")).unwrap(),
+            "http://stack:1"
+        );
         assert!(gateway_url(Some("https://x"), None).is_err());
     }
 

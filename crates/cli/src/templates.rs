@@ -35,10 +35,12 @@ pub struct Template {
 }
 
 fn embedded_files(lang: &str) -> impl Iterator<Item = (&'static str, &'static [u8], u32)> + '_ {
-    embedded::FILES.iter().filter_map(move |(path, bytes, mode)| {
-        let rest = path.strip_prefix(lang)?.strip_prefix('/')?;
-        Some((rest, *bytes, *mode))
-    })
+    embedded::FILES
+        .iter()
+        .filter_map(move |(path, bytes, mode)| {
+            let rest = path.strip_prefix(lang)?.strip_prefix('/')?;
+            Some((rest, *bytes, *mode))
+        })
 }
 
 fn write_file(dest: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
@@ -77,7 +79,9 @@ impl Template {
     pub fn copy_into(&self, dest: &Path) -> io::Result<()> {
         match &self.files {
             Files::Embedded(lang) => {
-                for (rel, bytes, mode) in embedded_files(lang).filter(|(rel, ..)| *rel != TEMPLATE_FILE) {
+                for (rel, bytes, mode) in
+                    embedded_files(lang).filter(|(rel, ..)| *rel != TEMPLATE_FILE)
+                {
                     write_file(&dest.join(rel), bytes, mode)?;
                 }
                 Ok(())
@@ -102,11 +106,16 @@ impl Templates {
     pub fn load(project_dir: &Path) -> Templates {
         let mut all = BTreeMap::new();
         for (path, bytes, _) in embedded::FILES {
-            if let Some(lang) = path.strip_suffix("/template.yml").filter(|l| !l.contains('/')) {
+            if let Some(lang) = path
+                .strip_suffix("/template.yml")
+                .filter(|l| !l.contains('/'))
+            {
                 let origin = format!("embedded template {lang}");
                 let parsed = std::str::from_utf8(bytes)
                     .map_err(|e| e.to_string())
-                    .and_then(|text| TemplateConfig::parse(text, &origin).map_err(|e| e.to_string()))
+                    .and_then(|text| {
+                        TemplateConfig::parse(text, &origin).map_err(|e| e.to_string())
+                    })
                     .map(|config| Template {
                         name: lang.to_string(),
                         config,
@@ -127,7 +136,9 @@ impl Templates {
                 let origin = file.display().to_string();
                 let parsed = std::fs::read_to_string(&file)
                     .map_err(|e| format!("{origin}: {e}"))
-                    .and_then(|text| TemplateConfig::parse(&text, &origin).map_err(|e| e.to_string()))
+                    .and_then(|text| {
+                        TemplateConfig::parse(&text, &origin).map_err(|e| e.to_string())
+                    })
                     .map(|config| Template {
                         name: lang.clone(),
                         config,
@@ -175,7 +186,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mine = dir.path().join("template/mine");
         std::fs::create_dir_all(&mine).unwrap();
-        std::fs::write(mine.join("template.yml"), "language: mine\nfprocess: ./run\nmode: streaming\n").unwrap();
+        std::fs::write(
+            mine.join("template.yml"),
+            "language: mine\nfprocess: ./run\nmode: streaming\n",
+        )
+        .unwrap();
         std::fs::write(mine.join("run"), "x").unwrap();
         let t = Templates::load(dir.path());
         let mine = t.get("mine").unwrap();

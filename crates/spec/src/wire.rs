@@ -28,6 +28,15 @@ fn is_zero_f64(v: &f64) -> bool {
     *v == 0.0
 }
 
+/// Writes whole numbers without a fraction (`3`, not `3.0`), as Go's encoding/json does.
+fn float_like_go<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
 fn is_false(v: &bool) -> bool {
     !*v
 }
@@ -250,7 +259,8 @@ pub struct FunctionStatus {
     #[serde(
         rename = "invocationCount",
         default,
-        skip_serializing_if = "is_zero_f64"
+        skip_serializing_if = "is_zero_f64",
+        serialize_with = "float_like_go"
     )]
     pub invocation_count: f64,
     /// Desired replicas; absent when 0.
@@ -441,9 +451,11 @@ mod tests {
         let s = FunctionStatus {
             replicas: 2,
             available_replicas: 1,
+            invocation_count: 3.0,
             ..s
         };
         let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(serde_json::to_string(&v["invocationCount"]).unwrap(), "3");
         assert_eq!(v["replicas"], 2);
         assert_eq!(v["availableReplicas"], 1);
     }

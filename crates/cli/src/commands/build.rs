@@ -4,7 +4,7 @@ use clap::Args;
 use ironfaas_spec::stack::Stack;
 
 use super::{DataDirArgs, StackArgs, load_stack, stack_dir};
-use crate::builder::{Built, Builder};
+use crate::builder::{Builder, Built};
 use crate::failure::{CmdResult, Failure};
 use crate::output::{Progress, size, took};
 use crate::platform::local_store;
@@ -20,7 +20,11 @@ pub struct BuildArgs {
 }
 
 /// Builds every function of `stack` that is not `skip_build`; stops at the first failure.
-pub async fn build_all(stack: &Stack, templates: &Templates, data_dir: &DataDirArgs) -> CmdResult<Vec<Built>> {
+pub async fn build_all(
+    stack: &Stack,
+    templates: &Templates,
+    data_dir: &DataDirArgs,
+) -> CmdResult<Vec<Built>> {
     let store = local_store(&data_dir.resolve())?;
     let builder = Builder {
         stack_dir: stack_dir(stack),
@@ -66,7 +70,10 @@ pub(super) async fn run(args: BuildArgs) -> CmdResult {
 /// Where the project's `template/` folder is: beside the stack file.
 pub fn stack_dir_guess(stack: &StackArgs, cwd: &std::path::Path) -> std::path::PathBuf {
     match &stack.file {
-        Some(file) => file.parent().map(|p| cwd.join(p)).unwrap_or_else(|| cwd.to_path_buf()),
+        Some(file) => file
+            .parent()
+            .map(|p| cwd.join(p))
+            .unwrap_or_else(|| cwd.to_path_buf()),
         None => cwd.to_path_buf(),
     }
 }

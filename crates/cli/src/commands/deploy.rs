@@ -29,10 +29,20 @@ pub struct DeployArgs {
     #[arg(long, requires = "image")]
     fprocess: Option<String>,
     /// An environment variable KEY=VALUE, with --image (repeatable).
-    #[arg(short = 'e', long = "env", requires = "image", value_name = "KEY=VALUE")]
+    #[arg(
+        short = 'e',
+        long = "env",
+        requires = "image",
+        value_name = "KEY=VALUE"
+    )]
     env: Vec<String>,
     /// A label KEY=VALUE, with --image (repeatable).
-    #[arg(short = 'l', long = "label", requires = "image", value_name = "KEY=VALUE")]
+    #[arg(
+        short = 'l',
+        long = "label",
+        requires = "image",
+        value_name = "KEY=VALUE"
+    )]
     labels: Vec<String>,
     #[command(flatten)]
     namespace: NamespaceArgs,
@@ -83,7 +93,10 @@ pub(super) async fn run(args: DeployArgs) -> CmdResult {
     if let (Some(image), Some(name)) = (&args.image, &args.name) {
         let client = args.gateway.client(None)?;
         let pairs = |items: &[String], what: &str| -> CmdResult<_> {
-            items.iter().map(|t| key_value(t, what)).collect::<CmdResult<_>>()
+            items
+                .iter()
+                .map(|t| key_value(t, what))
+                .collect::<CmdResult<_>>()
         };
         let labels: std::collections::BTreeMap<String, String> = pairs(&args.labels, "label")?;
         let d = FunctionDeployment {

@@ -29,7 +29,11 @@ fn map_lines(map: Option<&StringMap>) -> String {
 }
 
 fn render(f: &FunctionStatus, url: &str) -> String {
-    let ready = if f.replicas > 0 && f.available_replicas >= f.replicas { "Ready" } else { "Not ready" };
+    let ready = if f.replicas > 0 && f.available_replicas >= f.replicas {
+        "Ready"
+    } else {
+        "Not ready"
+    };
     let mut out = format!(
         "Name:               {}\nNamespace:          {}\nStatus:             {ready}\nReplicas:           {} ready of {} desired\n\
          Invocations:        {}\nImage:              {}\nDigest:             {}\nStart command:      {}\nURL:                {url}\n\
@@ -41,7 +45,11 @@ fn render(f: &FunctionStatus, url: &str) -> String {
         f.invocation_count as u64,
         f.image,
         if f.digest.is_empty() { "-" } else { &f.digest },
-        if f.env_process.is_empty() { "(the template's)" } else { &f.env_process },
+        if f.env_process.is_empty() {
+            "(the template's)"
+        } else {
+            &f.env_process
+        },
         f.created_at,
         map_lines(Some(&f.env_vars)),
         map_lines(f.labels.as_ref()),
@@ -63,7 +71,12 @@ fn render(f: &FunctionStatus, url: &str) -> String {
             })
             .collect();
         out.push_str("Replicas:\n");
-        for line in table(&["NAME", "STATE", "PID", "RESTARTS", "IN FLIGHT", "STARTED"], &rows).lines() {
+        for line in table(
+            &["NAME", "STATE", "PID", "RESTARTS", "IN FLIGHT", "STARTED"],
+            &rows,
+        )
+        .lines()
+        {
             out.push_str("  ");
             out.push_str(line);
             out.push('\n');
@@ -76,13 +89,19 @@ pub(super) async fn run(args: DescribeArgs) -> CmdResult {
     let client = args.gateway.client(None)?;
     let function = args.namespace.function(&args.name);
     let Some(status) = client.status(&function).await? else {
-        return Err(Failure::failed(format!("function {function} is not deployed")));
+        return Err(Failure::failed(format!(
+            "function {function} is not deployed"
+        )));
     };
     if args.json {
-        let json = serde_json::to_string_pretty(&status).map_err(|e| Failure::failed(e.to_string()))?;
+        let json =
+            serde_json::to_string_pretty(&status).map_err(|e| Failure::failed(e.to_string()))?;
         println!("{json}");
     } else {
-        print!("{}", render(&status, &function_url(client.base(), &function)));
+        print!(
+            "{}",
+            render(&status, &function_url(client.base(), &function))
+        );
     }
     Ok(())
 }

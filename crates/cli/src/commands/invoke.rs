@@ -46,12 +46,18 @@ fn query_string(pairs: &[(String, String)]) -> String {
     let encode = |s: &str| {
         s.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect::<String>()
     };
-    pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 pub(super) async fn run(args: InvokeArgs) -> CmdResult {
@@ -65,13 +71,18 @@ pub(super) async fn run(args: InvokeArgs) -> CmdResult {
         };
         headers.push(pair);
     }
-    let query: Vec<(String, String)> = args.query.iter().map(|q| key_value(q, "query")).collect::<CmdResult<_>>()?;
+    let query: Vec<(String, String)> = args
+        .query
+        .iter()
+        .map(|q| key_value(q, "query"))
+        .collect::<CmdResult<_>>()?;
     let function = args.namespace.function(&args.name);
-    let mut path = format!("/function/{}{}", args.name, if args.path.starts_with('/') { "" } else { "/" });
-    if !args.namespace.namespace.is_empty() {
-        path = format!("/function/{function}/");
-    }
-    path.push_str(args.path.trim_start_matches('/'));
+    let target = if args.namespace.namespace.is_empty() {
+        args.name.clone()
+    } else {
+        function.to_string()
+    };
+    let mut path = format!("/function/{target}/{}", args.path.trim_start_matches('/'));
     if !query.is_empty() {
         path.push('?');
         path.push_str(&query_string(&query));
@@ -84,19 +95,27 @@ pub(super) async fn run(args: InvokeArgs) -> CmdResult {
         .read_to_end(&mut body)
         .map_err(|e| Failure::input(format!("cannot read stdin: {e}")))?;
     let client = args.gateway.client(None)?;
-    let mut answer = client.send(method, &path, &headers, Bytes::from(body), args.timeout).await?;
+    let mut answer = client
+        .send(method, &path, &headers, Bytes::from(body), args.timeout)
+        .await?;
     let mut stdout = std::io::stdout().lock();
     while let Some(frame) = answer.body.frame().await {
-        let frame = frame.map_err(|e| Failure::failed(format!("the answer of {function} broke off: {e}")))?;
+        let frame = frame
+            .map_err(|e| Failure::failed(format!("the answer of {function} broke off: {e}")))?;
         if let Ok(data) = frame.into_data() {
-            stdout.write_all(&data).map_err(|e| Failure::failed(format!("cannot write to stdout: {e}")))?;
+            stdout
+                .write_all(&data)
+                .map_err(|e| Failure::failed(format!("cannot write to stdout: {e}")))?;
             let _ = stdout.flush();
         }
     }
     if answer.status.is_success() {
         Ok(())
     } else {
-        Err(Failure::failed(format!("{function} answered {}", answer.status)))
+        Err(Failure::failed(format!(
+            "{function} answered {}",
+            answer.status
+        )))
     }
 }
 

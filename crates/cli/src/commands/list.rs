@@ -25,7 +25,8 @@ pub(super) async fn run(args: ListArgs) -> CmdResult {
     let client = args.gateway.client(None)?;
     let functions = client.list(&args.namespace.namespace).await?;
     if args.json {
-        let json = serde_json::to_string_pretty(&functions).map_err(|e| Failure::failed(e.to_string()))?;
+        let json =
+            serde_json::to_string_pretty(&functions).map_err(|e| Failure::failed(e.to_string()))?;
         println!("{json}");
         return Ok(());
     }
@@ -50,6 +51,9 @@ pub(super) async fn run(args: ListArgs) -> CmdResult {
             ]
         })
         .collect();
-    print!("{}", table(&["FUNCTION", "INVOCATIONS", "READY", "IMAGE"], &rows));
+    print!(
+        "{}",
+        table(&["FUNCTION", "INVOCATIONS", "READY", "IMAGE"], &rows)
+    );
     Ok(())
 }

@@ -106,7 +106,10 @@ impl GatewayArgs {
     /// A client of the chosen gateway.
     pub fn client(&self, stack: Option<&Stack>) -> CmdResult<Client> {
         let from_stack = stack.and_then(|s| s.provider.gateway.as_deref());
-        Ok(Client::new(&settings::gateway_url(self.gateway.as_deref(), from_stack)?))
+        Ok(Client::new(&settings::gateway_url(
+            self.gateway.as_deref(),
+            from_stack,
+        )?))
     }
 }
 
@@ -137,7 +140,11 @@ pub struct NamespaceArgs {
 impl NamespaceArgs {
     /// `name` (or `name.namespace`) in this namespace.
     pub fn function(&self, name: &str) -> FunctionRef {
-        if self.namespace.is_empty() { FunctionRef::parse(name) } else { FunctionRef::new(name, &self.namespace) }
+        if self.namespace.is_empty() {
+            FunctionRef::parse(name)
+        } else {
+            FunctionRef::new(name, &self.namespace)
+        }
     }
 }
 
@@ -147,9 +154,15 @@ pub fn duration_arg(text: &str) -> Result<Duration, String> {
 }
 
 /// Loads the stack file: `templates` checks `lang`, `check_handlers` checks the handler folders.
-pub fn load_stack(args: &StackArgs, templates: Option<&Templates>, check_handlers: bool) -> CmdResult<Stack> {
-    let cwd = std::env::current_dir().map_err(|e| Failure::failed(format!("cannot read the current folder: {e}")))?;
-    let path = find_stack_file(args.file.as_deref(), &cwd).map_err(|e| Failure::input(e.to_string()))?;
+pub fn load_stack(
+    args: &StackArgs,
+    templates: Option<&Templates>,
+    check_handlers: bool,
+) -> CmdResult<Stack> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::failed(format!("cannot read the current folder: {e}")))?;
+    let path =
+        find_stack_file(args.file.as_deref(), &cwd).map_err(|e| Failure::input(e.to_string()))?;
     let options = LoadOptions {
         envsubst: !args.no_envsubst,
         known_langs: templates.map(Templates::names),
@@ -158,14 +171,21 @@ pub fn load_stack(args: &StackArgs, templates: Option<&Templates>, check_handler
     };
     let mut stack = load(&path, &options).map_err(|e| Failure::input(e.to_string()))?;
     if let Some(glob) = &args.filter {
-        stack.filter(glob).map_err(|e| Failure::input(e.to_string()))?;
+        stack
+            .filter(glob)
+            .map_err(|e| Failure::input(e.to_string()))?;
     }
     Ok(stack)
 }
 
 /// The folder of the stack file.
 pub fn stack_dir(stack: &Stack) -> PathBuf {
-    stack.path.parent().map(PathBuf::from).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."))
+    stack
+        .path
+        .parent()
+        .map(PathBuf::from)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// The URL a function answers on.

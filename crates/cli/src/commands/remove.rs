@@ -20,7 +20,10 @@ pub struct RemoveArgs {
 
 pub(super) async fn run(args: RemoveArgs) -> CmdResult {
     let (client, functions) = match &args.name {
-        Some(name) => (args.gateway.client(None)?, vec![args.namespace.function(name)]),
+        Some(name) => (
+            args.gateway.client(None)?,
+            vec![args.namespace.function(name)],
+        ),
         None => {
             let stack = load_stack(&args.stack, None, false)?;
             let functions = stack

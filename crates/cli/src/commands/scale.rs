@@ -39,14 +39,21 @@ pub(super) async fn run(args: ScaleArgs) -> CmdResult {
     let progress = Progress::start(&args.name);
     let started = Instant::now();
     loop {
-        let status = client
-            .status(&function)
-            .await?
-            .ok_or_else(|| Failure::failed(format!("function {function} was removed while scaling")))?;
-        let ready = status.instances.iter().filter(|i| i.state == "ready").count() as u64;
+        let status = client.status(&function).await?.ok_or_else(|| {
+            Failure::failed(format!("function {function} was removed while scaling"))
+        })?;
+        let ready = status
+            .instances
+            .iter()
+            .filter(|i| i.state == "ready")
+            .count() as u64;
         progress.step(&format!("{ready}/{} replicas ready", args.replicas));
         if ready == args.replicas && status.instances.len() as u64 == args.replicas {
-            progress.finish(&format!("{} replica(s) ready in {}", args.replicas, took(started.elapsed())));
+            progress.finish(&format!(
+                "{} replica(s) ready in {}",
+                args.replicas,
+                took(started.elapsed())
+            ));
             return Ok(());
         }
         if started.elapsed() > args.timeout {

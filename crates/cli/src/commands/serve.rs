@@ -54,7 +54,10 @@ pub struct ServeArgs {
 
 pub(super) async fn run(args: ServeArgs) -> CmdResult {
     let platform = Platform::start(&args.platform.options(args.listen)).await?;
-    eprintln!("ironfaas gateway listening on http://{} — press Ctrl-C to stop", platform.addr);
+    eprintln!(
+        "ironfaas gateway listening on http://{} — press Ctrl-C to stop",
+        platform.addr
+    );
     shutdown_signal().await;
     eprintln!("stopping: finishing calls in flight and stopping replicas");
     platform.stop().await

@@ -33,12 +33,18 @@ pub struct UpArgs {
 fn loopback_addr(url: &str) -> Option<SocketAddr> {
     let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = authority.split('/').next().unwrap_or(authority);
-    let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         authority.to_string()
     } else {
         format!("{authority}:80")
     };
-    with_port.to_socket_addrs().ok()?.find(|a| a.ip().is_loopback())
+    with_port
+        .to_socket_addrs()
+        .ok()?
+        .find(|a| a.ip().is_loopback())
 }
 
 pub(super) async fn run(args: UpArgs) -> CmdResult {
@@ -63,7 +69,11 @@ pub(super) async fn run(args: UpArgs) -> CmdResult {
     };
     let platform = Platform::start(&args.platform.options(listen)).await?;
     let client = Client::new(client.base());
-    eprintln!("started an ironfaas gateway on http://{} (data dir {})", platform.addr, args.platform.data_dir.resolve().display());
+    eprintln!(
+        "started an ironfaas gateway on http://{} (data dir {})",
+        platform.addr,
+        args.platform.data_dir.resolve().display()
+    );
     let deployed = deploy_all(&client, deployments).await;
     if let Err(e) = deployed {
         let _ = platform.stop().await;
@@ -81,7 +91,10 @@ mod tests {
 
     #[test]
     fn loopback_urls() {
-        assert_eq!(loopback_addr("http://127.0.0.1:8080"), Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(
+            loopback_addr("http://127.0.0.1:8080"),
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
         assert!(loopback_addr("http://localhost:9999").is_some_and(|a| a.port() == 9999));
         assert_eq!(loopback_addr("http://10.1.2.3:8080"), None);
     }

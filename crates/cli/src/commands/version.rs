@@ -22,7 +22,12 @@ pub(super) async fn run(args: VersionArgs) -> CmdResult {
         return Ok(());
     }
     let info = client.info().await?;
-    println!("gateway: {} at {} ({})", info.version.release, client.base(), info.arch);
+    println!(
+        "gateway: {} at {} ({})",
+        info.version.release,
+        client.base(),
+        info.arch
+    );
     println!(
         "provider: {} {} ({})",
         info.provider.provider, info.provider.version.release, info.provider.orchestration
