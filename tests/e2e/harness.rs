@@ -212,21 +212,28 @@ impl Project {
     }
 }
 
-/// The native echo function (tests/fixtures/native_echo.rs), compiled once per test run.
+/// The native echo function (tests/fixtures/native_echo.rs), compiled once and shared by the
+/// test processes through the target dir (keyed by the source's hash).
 pub fn native_echo() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let out = std::env::temp_dir().join(format!("ironfaas-native-echo-{}", std::process::id()));
+        use std::hash::{Hash, Hasher};
+        let source = repo().join("tests/fixtures/native_echo.rs");
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::fs::read(&source).expect("read native_echo.rs").hash(&mut hasher);
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("native-echo-{:016x}", hasher.finish()));
+        if out.is_file() {
+            return out;
+        }
+        let partial = out.with_extension(format!("partial-{}", std::process::id()));
         let status = Command::new("rustc")
             .args(["-O", "--edition", "2021", "-o"])
-            .arg(&out)
-            .arg(repo().join("tests/fixtures/native_echo.rs"))
+            .arg(&partial)
+            .arg(&source)
             .status()
             .expect("run rustc");
-        assert!(
-            status.success(),
-            "compiling the native echo function failed"
-        );
+        assert!(status.success(), "compiling the native echo function failed");
+        std::fs::rename(&partial, &out).expect("publish the native echo binary");
         out
     })
 }
@@ -250,4 +257,20 @@ pub fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// Copies the folder `from` into `to`, skipping `build/` folders.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            if entry.file_name() != "build" {
+                copy_tree(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
 }

@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod examples;
 mod harness;
 mod lifecycle;
 mod stack_errors;
+mod template_suites;
 mod templates;
 mod up;

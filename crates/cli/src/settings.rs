@@ -33,14 +33,15 @@ fn nix_is_root() -> bool {
 }
 
 /// The gateway URL: `--gateway`, else the stack's `provider.gateway`, else `$OPENFAAS_URL`,
-/// else the default; normalised. Only plain `http://` gateways are supported.
+/// else the default; normalised. A flag or stack value equal to the default counts as unset. Only plain `http://` gateways are supported.
 pub fn gateway_url(flag: Option<&str>, stack: Option<&str>) -> CmdResult<String> {
     let env = std::env::var("OPENFAAS_URL")
         .ok()
         .filter(|v| !v.trim().is_empty());
-    let chosen = flag
-        .map(str::to_string)
-        .or_else(|| stack.map(str::to_string))
+    // As faas-cli: a flag or stack value equal to the default does not hide OPENFAAS_URL.
+    let set = |v: Option<&str>| v.filter(|v| normalize_gateway(v) != DEFAULT_GATEWAY).map(str::to_string);
+    let chosen = set(flag)
+        .or_else(|| set(stack))
         .or(env)
         .unwrap_or_else(|| DEFAULT_GATEWAY.to_string());
     let url = normalize_gateway(&chosen);

@@ -1,0 +1,2 @@
+# Count the words of the request body.
+wc -w | tr -d ' '
