@@ -9,7 +9,10 @@ fn examples_answer_as_documented() {
     crate::harness::copy_tree(&repo().join("examples"), project.path());
     let stdout = ok(&platform.cli(project.path(), &["up", "-f", "stack.yml"]));
     for name in ["transform", "csv-stats", "wordcount"] {
-        assert!(stdout.contains(&format!("{}/function/{name}", platform.url)), "{stdout}");
+        assert!(
+            stdout.contains(&format!("{}/function/{name}", platform.url)),
+            "{stdout}"
+        );
     }
     let url = |f: &str| format!("{}/function/{f}", platform.url);
 
@@ -23,9 +26,16 @@ fn examples_answer_as_documented() {
         clean.text().unwrap(),
         r#"{"record":{"name":"Ada Lovelace","email":"ada@example.no","country":"NO","consent":false},"dropped":["ssn"]}"#
     );
-    let bad = http().post(url("transform")).body(r#"{"name": "x"}"#).send().unwrap();
+    let bad = http()
+        .post(url("transform"))
+        .body(r#"{"name": "x"}"#)
+        .send()
+        .unwrap();
     assert_eq!(bad.status(), 400);
-    assert_eq!(bad.text().unwrap(), r#"{"error":"email is missing or not an email address"}"#);
+    assert_eq!(
+        bad.text().unwrap(),
+        r#"{"error":"email is missing or not an email address"}"#
+    );
 
     let stats = http()
         .post(url("csv-stats"))
@@ -38,6 +48,10 @@ fn examples_answer_as_documented() {
         r#"{"rows":2,"columns":{"orders":{"sum":8,"mean":4},"revenue":{"sum":200.5,"mean":100.25}}}"#
     );
 
-    let words = http().post(url("wordcount")).body("the quick brown fox\n").send().unwrap();
+    let words = http()
+        .post(url("wordcount"))
+        .body("the quick brown fox\n")
+        .send()
+        .unwrap();
     assert_eq!(words.text().unwrap(), "4\n");
 }

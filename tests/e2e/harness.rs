@@ -220,8 +220,11 @@ pub fn native_echo() -> &'static Path {
         use std::hash::{Hash, Hasher};
         let source = repo().join("tests/fixtures/native_echo.rs");
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        std::fs::read(&source).expect("read native_echo.rs").hash(&mut hasher);
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("native-echo-{:016x}", hasher.finish()));
+        std::fs::read(&source)
+            .expect("read native_echo.rs")
+            .hash(&mut hasher);
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("native-echo-{:016x}", hasher.finish()));
         if out.is_file() {
             return out;
         }
@@ -232,7 +235,10 @@ pub fn native_echo() -> &'static Path {
             .arg(&source)
             .status()
             .expect("run rustc");
-        assert!(status.success(), "compiling the native echo function failed");
+        assert!(
+            status.success(),
+            "compiling the native echo function failed"
+        );
         std::fs::rename(&partial, &out).expect("publish the native echo binary");
         out
     })

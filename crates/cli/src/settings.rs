@@ -39,7 +39,10 @@ pub fn gateway_url(flag: Option<&str>, stack: Option<&str>) -> CmdResult<String>
         .ok()
         .filter(|v| !v.trim().is_empty());
     // As faas-cli: a flag or stack value equal to the default does not hide OPENFAAS_URL.
-    let set = |v: Option<&str>| v.filter(|v| normalize_gateway(v) != DEFAULT_GATEWAY).map(str::to_string);
+    let set = |v: Option<&str>| {
+        v.filter(|v| normalize_gateway(v) != DEFAULT_GATEWAY)
+            .map(str::to_string)
+    };
     let chosen = set(flag)
         .or_else(|| set(stack))
         .or(env)
