@@ -284,3 +284,72 @@ fn limits_answer_429_and_504() {
     assert_eq!(timed_out.status(), 504);
     assert!(timed_out.text().unwrap().contains("exec_timeout"));
 }
+
+const SLOW_START: &str = "provider:\n  name: openfaas\nfunctions:\n  slow:\n    lang: python3-http\n    handler: ./slow\n    image: slow-start:1\n    environment:\n      START_DELAY: \"2\"\n";
+
+const SLOW_HANDLER: &str = "import os, time\ntime.sleep(float(os.environ.get('START_DELAY', '0')))\n\ndef handle(event, context):\n    time.sleep(float(event.query.get('s', '0')))\n    return context.hostname\n";
+
+#[test]
+fn new_replicas_get_calls_only_once_ready_and_removed_ones_drain() {
+    let platform = Platform::start();
+    let project = Project::new();
+    project
+        .write("stack.yml", SLOW_START)
+        .write("slow/handler.py", SLOW_HANDLER);
+    ok(&platform.cli(project.path(), &["up"]));
+    // Every replica takes 2 s to start: meanwhile every call must go to the first one.
+    let url = platform.url.clone();
+    ok(&platform.cli(
+        project.path(),
+        &["scale", "slow", "--replicas", "2", "--no-wait"],
+    ));
+    let started = std::time::Instant::now();
+    let mut seen = std::collections::BTreeSet::new();
+    while started.elapsed() < Duration::from_secs(1) {
+        let r = http().get(format!("{url}/function/slow")).send().unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "a call failed while a replica was starting"
+        );
+        seen.insert(r.text().unwrap());
+    }
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        vec!["slow-1".to_string()]
+    );
+
+    // Scaling down drains: a call in flight on a removed replica still completes.
+    eventually("both replicas ready", Duration::from_secs(20), || {
+        status(&platform, "slow")["availableReplicas"] == 2
+    });
+    let long_calls: Vec<_> = (0..2)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                http()
+                    .get(format!("{url}/function/slow?s=1.5"))
+                    .send()
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    ok(&platform.cli(
+        project.path(),
+        &["scale", "slow", "--replicas", "0", "--no-wait"],
+    ));
+    for call in long_calls {
+        assert_eq!(
+            call.join().unwrap(),
+            200,
+            "a call in flight was cut off by scale-down"
+        );
+    }
+    let s = status(&platform, "slow");
+    assert_eq!(s.get("replicas"), None, "replicas is omitted when 0");
+    let refused = http().get(format!("{url}/function/slow")).send().unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["x-openfaas-internal"], "proxy");
+}
