@@ -8,7 +8,6 @@ mod proxy;
 
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
@@ -24,6 +23,7 @@ use tower::ServiceExt;
 
 use crate::body::GatewayBody;
 use crate::metrics::Metrics;
+use crate::proxy::Peer;
 use crate::proxy::pool::Pools;
 
 /// Gateway settings.
@@ -83,10 +83,10 @@ struct App {
 async fn dispatch(
     app: Arc<App>,
     req: Request<Incoming>,
-    remote: SocketAddr,
+    peer: Arc<Peer>,
 ) -> Result<Response<GatewayBody>, Infallible> {
     if req.uri().path().starts_with(proxy::PREFIX) {
-        return Ok(proxy::invoke(&app.gateway, req, remote).await);
+        return Ok(proxy::invoke(&app.gateway, req, &peer).await);
     }
     let response = app.router.clone().oneshot(req).await?;
     Ok(response.map(GatewayBody::Api))
@@ -143,8 +143,10 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
-        let service =
-            hyper::service::service_fn(move |req| dispatch(Arc::clone(&app), req, remote));
+        let peer = Arc::new(Peer::new(remote));
+        let service = hyper::service::service_fn(move |req| {
+            dispatch(Arc::clone(&app), req, Arc::clone(&peer))
+        });
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {

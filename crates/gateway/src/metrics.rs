@@ -5,34 +5,41 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Invocation counters, by `name.namespace`.
+use ironfaas_spec::names::FunctionRef;
+
+/// Invocation counters, by namespace and name.
 #[derive(Default)]
 pub(crate) struct Metrics {
-    invocations: RwLock<HashMap<String, AtomicU64>>,
+    invocations: RwLock<HashMap<String, HashMap<String, AtomicU64>>>,
 }
 
 impl Metrics {
-    /// Counts one completed call of `function`.
-    pub fn count(&self, function: &str) {
-        if let Some(count) = self
-            .invocations
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(function)
+    /// Counts one call of `function`.
+    pub fn count(&self, function: &FunctionRef) {
         {
-            count.fetch_add(1, Ordering::Relaxed);
-            return;
+            let map = self.invocations.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(count) = map
+                .get(&function.namespace)
+                .and_then(|m| m.get(&function.name))
+            {
+                count.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
         }
         let mut map = self.invocations.write().unwrap_or_else(|p| p.into_inner());
-        map.entry(function.to_string())
+        map.entry(function.namespace.clone())
+            .or_default()
+            .entry(function.name.clone())
             .or_default()
             .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Calls of `function` so far.
-    pub fn invocations(&self, function: &str) -> u64 {
+    pub fn invocations(&self, function: &FunctionRef) -> u64 {
         let map = self.invocations.read().unwrap_or_else(|p| p.into_inner());
-        map.get(function).map_or(0, |c| c.load(Ordering::Relaxed))
+        map.get(&function.namespace)
+            .and_then(|m| m.get(&function.name))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 }
 
@@ -43,15 +50,13 @@ mod tests {
     #[test]
     fn counts_per_function() {
         let m = Metrics::default();
-        m.count("a.ns");
-        m.count("a.ns");
-        m.count("b.ns");
+        let (a, b) = (FunctionRef::new("a", "ns"), FunctionRef::new("b", "ns"));
+        m.count(&a);
+        m.count(&a);
+        m.count(&b);
+        let c = FunctionRef::new("a", "other");
         assert_eq!(
-            (
-                m.invocations("a.ns"),
-                m.invocations("b.ns"),
-                m.invocations("c.ns")
-            ),
+            (m.invocations(&a), m.invocations(&b), m.invocations(&c)),
             (2, 1, 0)
         );
     }

@@ -20,7 +20,7 @@ pub(super) async fn list(
     for f in &mut functions {
         f.invocation_count =
             gw.metrics
-                .invocations(&format!("{}.{}", f.name, f.namespace)) as f64;
+                .invocations(&FunctionRef::new(&f.name, &f.namespace)) as f64;
     }
     Ok(Json(functions))
 }

@@ -1,7 +1,5 @@
 //! The headers the gateway adds and strips on the way to a replica and back (compat §2.1).
 
-use std::net::SocketAddr;
-
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// `X-Call-Id`: one id per call, echoed to the caller.
@@ -18,8 +16,24 @@ const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 
+/// Headers that concern one connection only and are never passed on.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    PROXY_CONNECTION,
+    KEEP_ALIVE,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
 /// Removes hop-by-hop headers, including any the `Connection` header names.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -27,20 +41,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
         .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in [
-        header::CONNECTION,
-        PROXY_CONNECTION,
-        KEEP_ALIVE,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
         headers.remove(name);
     }
 }
@@ -48,7 +49,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Prepares a caller's headers for the replica.
 pub(crate) fn to_replica(
     headers: &mut HeaderMap,
-    remote: SocketAddr,
+    forwarded_for: &HeaderValue,
     call_id: &HeaderValue,
     start: &HeaderValue,
 ) {
@@ -57,10 +58,8 @@ pub(crate) fn to_replica(
     headers.remove(header::EXPECT);
     headers.insert(CALL_ID, call_id.clone());
     headers.insert(START_TIME, start.clone());
-    if !headers.contains_key(FORWARDED_FOR)
-        && let Ok(value) = HeaderValue::from_str(&remote.ip().to_string())
-    {
-        headers.insert(FORWARDED_FOR, value);
+    if !headers.contains_key(FORWARDED_FOR) {
+        headers.insert(FORWARDED_FOR, forwarded_for.clone());
     }
     if !headers.contains_key(FORWARDED_HOST)
         && let Some(host) = headers.get(header::HOST).cloned()
@@ -128,7 +127,7 @@ mod tests {
         h.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
         let id = HeaderValue::from_static("abc");
         let start = HeaderValue::from_static("123");
-        to_replica(&mut h, "10.1.2.3:5555".parse().unwrap(), &id, &start);
+        to_replica(&mut h, &HeaderValue::from_static("10.1.2.3"), &id, &start);
         assert_eq!(h[CALL_ID], "abc");
         assert_eq!(h[START_TIME], "123");
         assert_eq!(h["x-forwarded-for"], "10.1.2.3");
@@ -141,7 +140,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.7"));
         let v = HeaderValue::from_static("x");
-        to_replica(&mut h, "127.0.0.1:1".parse().unwrap(), &v, &v);
+        to_replica(&mut h, &HeaderValue::from_static("127.0.0.1"), &v, &v);
         assert_eq!(h["x-forwarded-for"], "192.0.2.7");
         assert_eq!(h[header::HOST], "localhost");
     }

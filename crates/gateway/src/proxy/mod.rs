@@ -95,7 +95,7 @@ fn pick(backends: &[Arc<Backend>], start: usize) -> Result<InflightGuard, Option
 pub(crate) async fn invoke(
     gateway: &Gateway,
     req: Request<Incoming>,
-    remote: SocketAddr,
+    peer: &Peer,
 ) -> Response<GatewayBody> {
     let started = Instant::now();
     let start_nanos = SystemTime::now()
@@ -159,58 +159,58 @@ pub(crate) async fn invoke(
     let limit = exec_timeout.unwrap_or(gateway.config.upstream_timeout);
     let deadline = tokio::time::Instant::from_std(started + limit);
 
-    let rest_and_query = match req.uri().query() {
-        Some(q) => format!("{rest}?{q}"),
-        None => rest.to_string(),
+    let uri = match req.uri().query() {
+        Some(q) => Uri::try_from(format!("{rest}?{q}")),
+        None => Uri::try_from(rest),
     };
-    let function_label = format!("{name}.{namespace}");
+    let Ok(uri) = uri else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            format!("invalid path {}\n", req.uri()),
+        );
+    };
+    let function = route.function.clone();
     let (mut parts, body) = req.into_parts();
-    let call_id = parts.headers.get(CALL_ID).cloned().unwrap_or_else(|| {
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-            .unwrap_or(HeaderValue::from_static("0"))
-    });
+    let call_id = parts
+        .headers
+        .get(CALL_ID)
+        .cloned()
+        .unwrap_or_else(new_call_id);
     let start = HeaderValue::from(start_nanos as u64);
     let request_content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
-    headers::to_replica(&mut parts.headers, remote, &call_id, &start);
-    parts.uri = match rest_and_query.parse::<Uri>() {
-        Ok(uri) => uri,
-        Err(_) => {
-            return message(
-                StatusCode::BAD_REQUEST,
-                format!("invalid path {rest_and_query}\n"),
-            );
-        }
-    };
+    headers::to_replica(&mut parts.headers, &peer.forwarded_for, &call_id, &start);
+    parts.uri = uri;
     parts.version = http::Version::HTTP_11;
     let upstream = Request::from_parts(parts, body);
 
     let pool = gateway.pools.get(&backend);
-    let sent = tokio::time::timeout_at(deadline, pool.send(upstream)).await;
+    let mut deadline_timer = Box::pin(tokio::time::sleep_until(deadline));
+    let sent = tokio::select! {
+        biased;
+        sent = pool.send(upstream) => Some(sent),
+        () = deadline_timer.as_mut() => None,
+    };
+    gateway.metrics.count(&function);
     let (response, sender) = match sent {
-        Ok(Ok(exchange)) => exchange,
-        Ok(Err(e)) => {
-            tracing::warn!(
-                "call {call_id:?} to {function_label} on {}: {e}",
-                backend.name
-            );
-            gateway.metrics.count(&function_label);
+        Some(Ok(exchange)) => exchange,
+        Some(Err(e)) => {
+            tracing::warn!("call {call_id:?} to {function} on {}: {e}", backend.name);
             let mut response = Response::new(GatewayBody::empty());
             *response.status_mut() = StatusCode::BAD_GATEWAY;
             return response;
         }
-        Err(_) => {
-            gateway.metrics.count(&function_label);
+        None => {
             return match exec_timeout {
                 Some(t) => internal(
                     StatusCode::GATEWAY_TIMEOUT,
                     format!(
-                        "function {function_label} did not answer within its exec_timeout ({})\n",
+                        "function {function} did not answer within its exec_timeout ({})\n",
                         format_duration(t)
                     ),
                 ),
                 None => {
                     tracing::warn!(
-                        "call {call_id:?} to {function_label} timed out after the upstream timeout ({})",
+                        "call {call_id:?} to {function} timed out after the upstream timeout ({})",
                         format_duration(limit)
                     );
                     let mut response = Response::new(GatewayBody::empty());
@@ -229,15 +229,32 @@ pub(crate) async fn invoke(
         request_content_type,
         started.elapsed().as_secs_f64(),
     );
-    gateway.metrics.count(&function_label);
-    let body = ProxiedBody::new(
-        body,
-        pool,
-        sender,
-        slot,
-        Box::pin(tokio::time::sleep_until(deadline)),
-    );
+    let body = ProxiedBody::new(body, pool, sender, slot, deadline_timer);
     Response::from_parts(parts, GatewayBody::Proxied(body))
+}
+
+/// What the gateway knows of the client connection a call came on.
+pub(crate) struct Peer {
+    /// `X-Forwarded-For` for calls on this connection: the client's IP address.
+    pub forwarded_for: HeaderValue,
+}
+
+impl Peer {
+    /// The connection from `remote`.
+    pub(crate) fn new(remote: SocketAddr) -> Self {
+        let ip = remote.ip().to_string();
+        Peer {
+            forwarded_for: HeaderValue::from_str(&ip)
+                .unwrap_or(HeaderValue::from_static("unknown")),
+        }
+    }
+}
+
+/// A new call id: a random UUID, formatted without an intermediate String.
+fn new_call_id() -> HeaderValue {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("0"))
 }
 
 /// How long until idle pools of vanished replicas are dropped.
