@@ -52,7 +52,25 @@ def to_us(text):
     return float(value) * {"us": 1, "ms": 1000, "s": 1_000_000}[unit]
 
 
-def wrk(url, connections, duration):
+def proc_usage(pids):
+    """CPU seconds (user+system) and context switches of every thread of `pids`."""
+    cpu, switches = 0.0, 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{task}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                cpu += (int(fields[11]) + int(fields[12])) / tick
+                with open(f"/proc/{pid}/task/{task}/status") as f:
+                    switches += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    return cpu, switches
+
+
+def wrk(url, connections, duration, pids=()):
+    before = proc_usage(pids)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
         capture_output=True, text=True, check=True,
@@ -63,7 +81,13 @@ def wrk(url, connections, duration):
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors or "Socket errors" in out:
         sys.exit(f"wrk saw errors against {url}:\n{out}")
-    return {"rps": rps, "p50_us": p50, "p99_us": p99}
+    after = proc_usage(pids)
+    calls = int(re.search(r"(\d+) requests in", out).group(1))
+    result = {"rps": rps, "p50_us": p50, "p99_us": p99}
+    if pids:
+        result["cpu_us_per_call"] = (after[0] - before[0]) * 1e6 / calls
+        result["switches_per_call"] = (after[1] - before[1]) / calls
+    return result
 
 
 NGINX_CONF = """
@@ -127,35 +151,41 @@ def main():
         nginx_port = free_port()
         with open(os.path.join(work, "nginx.conf"), "w") as f:
             f.write(NGINX_CONF.format(workers=workers, dir=work, replica=replica, port=nginx_port))
-        procs.append(subprocess.Popen(["nginx", "-c", os.path.join(work, "nginx.conf"), "-p", work],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        nginx = subprocess.Popen(["nginx", "-c", os.path.join(work, "nginx.conf"), "-p", work],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(nginx)
         targets = {
-            "direct": f"http://{replica}/",
-            "nginx": f"http://127.0.0.1:{nginx_port}/",
-            "gateway": f"{gateway}/function/echo",
+            "direct": (f"http://{replica}/", []),
+            "nginx": (f"http://127.0.0.1:{nginx_port}/", None),
+            "gateway": (f"{gateway}/function/echo", [procs[0].pid]),
         }
-        for url in targets.values():
+        for url, _ in targets.values():
             wait_http(url)
             wrk(url, 4, 1)  # warm up connections and caches
+        workers_of_nginx = subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True,
+                                          text=True).stdout.split()
+        targets["nginx"] = (targets["nginx"][0], [int(p) for p in workers_of_nginx])
 
         results = {}
         for c in [int(x) for x in args.concurrency.split(",")]:
             runs = {name: [] for name in targets}
             for _ in range(args.rounds):
-                for name, url in targets.items():
-                    runs[name].append(wrk(url, c, args.duration))
+                for name, (url, pids) in targets.items():
+                    runs[name].append(wrk(url, c, args.duration, pids))
             results[c] = {
-                name: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_us", "p99_us")}
+                name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
                 for name, rs in runs.items()
             }
 
         print(f"\nmachine: {os.cpu_count()} cores; gateway: tokio with {workers} threads; "
               f"nginx: {workers} workers; wrk -t1, {args.duration}s x {args.rounds} rounds, medians\n")
-        print("| concurrency | target | requests/s | p50 | p99 |")
-        print("|---:|---|---:|---:|---:|")
+        print("| concurrency | target | requests/s | p50 | p99 | proxy CPU per call | proxy context switches per call |")
+        print("|---:|---|---:|---:|---:|---:|---:|")
         for c, by in results.items():
             for name, r in by.items():
-                print(f"| {c} | {name} | {r['rps']:,.0f} | {r['p50_us']:.0f} µs | {r['p99_us']:.0f} µs |")
+                cpu = f"{r['cpu_us_per_call']:.1f} µs" if "cpu_us_per_call" in r else "-"
+                sw = f"{r['switches_per_call']:.2f}" if "switches_per_call" in r else "-"
+                print(f"| {c} | {name} | {r['rps']:,.0f} | {r['p50_us']:.0f} µs | {r['p99_us']:.0f} µs | {cpu} | {sw} |")
         print()
         for c, by in results.items():
             d, n, g = by["direct"], by["nginx"], by["gateway"]
