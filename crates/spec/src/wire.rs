@@ -73,12 +73,11 @@ pub struct FunctionResources {
     pub intel_gpu: String,
 }
 
-/// The body of `POST`/`PUT /system/functions`.
+/// What a function is: the fields the deployment request and the status share.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FunctionDeployment {
-    /// The function's name.
-    pub service: String,
+pub struct FunctionSpec {
     /// The image (bundle) reference in the function store.
+    #[serde(default)]
     pub image: String,
     /// The namespace; empty means the provider's default.
     #[serde(
@@ -139,7 +138,7 @@ pub struct FunctionDeployment {
     pub read_only_root_filesystem: bool,
 }
 
-impl FunctionDeployment {
+impl FunctionSpec {
     /// The value of label `key`, if set.
     pub fn label(&self, key: &str) -> Option<&str> {
         self.labels.as_ref()?.get(key).map(String::as_str)
@@ -149,6 +148,16 @@ impl FunctionDeployment {
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.as_ref()?.get(key).map(String::as_str)
     }
+}
+
+/// The body of `POST`/`PUT /system/functions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FunctionDeployment {
+    /// The function's name.
+    pub service: String,
+    /// Everything else about it.
+    #[serde(flatten)]
+    pub spec: FunctionSpec,
 }
 
 /// CPU and memory in use, when the provider can measure them (`?usage=1`).
@@ -195,66 +204,9 @@ pub struct InstanceStatus {
 pub struct FunctionStatus {
     /// The function's name.
     pub name: String,
-    /// The image (bundle) reference it was deployed from.
-    #[serde(default)]
-    pub image: String,
-    /// The namespace.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub namespace: String,
-    /// The start command override, if any.
-    #[serde(
-        rename = "envProcess",
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub env_process: String,
-    /// Environment variables.
-    #[serde(
-        rename = "envVars",
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
-    pub env_vars: StringMap,
-    /// Placement constraints.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub constraints: Vec<String>,
-    /// Names of mounted secrets.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
-    pub secrets: Vec<String>,
-    /// Labels.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<StringMap>,
-    /// Annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<StringMap>,
-    /// Resource limits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limits: Option<FunctionResources>,
-    /// Resource requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requests: Option<FunctionResources>,
-    /// Whether the root filesystem is read-only.
-    #[serde(
-        rename = "readOnlyRootFilesystem",
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "is_false"
-    )]
-    pub read_only_root_filesystem: bool,
+    /// What it is, as deployed.
+    #[serde(flatten)]
+    pub spec: FunctionSpec,
     /// Completed invocations counted by the gateway; absent when 0.
     #[serde(
         rename = "invocationCount",
@@ -296,27 +248,6 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 fn created_at_or_zero<S: serde::Serializer>(value: &str, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(if value.is_empty() { ZERO_TIME } else { value })
-}
-
-impl FunctionStatus {
-    /// A status carrying the deployment's fields, with no replicas yet.
-    pub fn from_deployment(d: &FunctionDeployment, namespace: &str) -> Self {
-        FunctionStatus {
-            name: d.service.clone(),
-            image: d.image.clone(),
-            namespace: namespace.to_string(),
-            env_process: d.env_process.clone(),
-            env_vars: d.env_vars.clone(),
-            constraints: d.constraints.clone(),
-            secrets: d.secrets.clone(),
-            labels: d.labels.clone(),
-            annotations: d.annotations.clone(),
-            limits: d.limits.clone(),
-            requests: d.requests.clone(),
-            read_only_root_filesystem: d.read_only_root_filesystem,
-            ..FunctionStatus::default()
-        }
-    }
 }
 
 /// The body of `DELETE /system/functions`.
@@ -428,19 +359,27 @@ mod tests {
         });
         let d: FunctionDeployment = serde_json::from_value(body).unwrap();
         assert_eq!(d.service, "env");
-        assert_eq!(d.env_process, "env");
-        assert_eq!(d.env_vars["a"], "b");
-        assert!(d.constraints.is_empty());
-        assert_eq!(d.label("com.openfaas.scale.min"), Some("2"));
-        assert_eq!(d.limits.unwrap().memory, "128Mi");
-        assert!(d.read_only_root_filesystem);
+        assert_eq!(d.spec.env_process, "env");
+        assert_eq!(d.spec.env_vars["a"], "b");
+        assert!(d.spec.constraints.is_empty());
+        assert_eq!(d.spec.label("com.openfaas.scale.min"), Some("2"));
+        assert_eq!(d.spec.limits.as_ref().unwrap().memory, "128Mi");
+        assert!(d.spec.read_only_root_filesystem);
+        // Written back, it has the same names (and leaves out what ironfaas ignores).
+        let again = serde_json::to_value(&d).unwrap();
+        assert_eq!(again["envProcess"], "env");
+        assert_eq!(again["readOnlyRootFilesystem"], true);
+        assert!(again.get("registryAuth").is_none() && again.get("annotations").is_none());
     }
 
     #[test]
     fn status_omits_zero_fields_but_keeps_created_at() {
         let s = FunctionStatus {
             name: "env".into(),
-            image: "i".into(),
+            spec: FunctionSpec {
+                image: "i".into(),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let v = serde_json::to_value(&s).unwrap();

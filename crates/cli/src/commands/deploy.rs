@@ -5,7 +5,7 @@ use std::time::Instant;
 use clap::Args;
 use ironfaas_spec::names::FunctionRef;
 use ironfaas_spec::stack::StackFunction;
-use ironfaas_spec::wire::FunctionDeployment;
+use ironfaas_spec::wire::{FunctionDeployment, FunctionSpec};
 
 use super::{GatewayArgs, NamespaceArgs, StackArgs, function_url, load_stack};
 use crate::client::{Client, Deployed};
@@ -61,9 +61,9 @@ pub fn key_value(text: &str, what: &str) -> CmdResult<(String, String)> {
 pub async fn deploy_all(client: &Client, deployments: Vec<FunctionDeployment>) -> CmdResult {
     let mut first_failure = None;
     for d in deployments {
-        let function = FunctionRef::new(&d.service, &d.namespace);
+        let function = FunctionRef::new(&d.service, &d.spec.namespace);
         let progress = Progress::start(&d.service);
-        progress.step(&format!("deploying {} to {}", d.image, client.base()));
+        progress.step(&format!("deploying {} to {}", d.spec.image, client.base()));
         let started = Instant::now();
         match client.deploy(&d).await {
             Ok(outcome) => {
@@ -101,12 +101,14 @@ pub(super) async fn run(args: DeployArgs) -> CmdResult {
         let labels: std::collections::BTreeMap<String, String> = pairs(&args.labels, "label")?;
         let d = FunctionDeployment {
             service: name.clone(),
-            image: image.clone(),
-            namespace: args.namespace.namespace.clone(),
-            env_process: args.fprocess.clone().unwrap_or_default(),
-            env_vars: pairs(&args.env, "environment variable")?,
-            labels: (!labels.is_empty()).then_some(labels),
-            ..FunctionDeployment::default()
+            spec: FunctionSpec {
+                image: image.clone(),
+                namespace: args.namespace.namespace.clone(),
+                env_process: args.fprocess.clone().unwrap_or_default(),
+                env_vars: pairs(&args.env, "environment variable")?,
+                labels: (!labels.is_empty()).then_some(labels),
+                ..FunctionSpec::default()
+            },
         };
         return deploy_all(&client, vec![d]).await;
     }
@@ -118,7 +120,7 @@ pub(super) async fn run(args: DeployArgs) -> CmdResult {
         .map(|f| {
             let mut d = stack_deployment(f);
             if !args.namespace.namespace.is_empty() {
-                d.namespace = args.namespace.namespace.clone();
+                d.spec.namespace = args.namespace.namespace.clone();
             }
             d
         })

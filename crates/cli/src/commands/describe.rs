@@ -39,21 +39,21 @@ fn render(f: &FunctionStatus, url: &str) -> String {
          Invocations:        {}\nImage:              {}\nDigest:             {}\nStart command:      {}\nURL:                {url}\n\
          Created:            {}\nEnvironment:{}\nLabels:{}\nAnnotations:{}\n",
         f.name,
-        f.namespace,
+        f.spec.namespace,
         f.available_replicas,
         f.replicas,
         f.invocation_count as u64,
-        f.image,
+        f.spec.image,
         if f.digest.is_empty() { "-" } else { &f.digest },
-        if f.env_process.is_empty() {
+        if f.spec.env_process.is_empty() {
             "(the template's)"
         } else {
-            &f.env_process
+            &f.spec.env_process
         },
         f.created_at,
-        map_lines(Some(&f.env_vars)),
-        map_lines(f.labels.as_ref()),
-        map_lines(f.annotations.as_ref()),
+        map_lines(Some(&f.spec.env_vars)),
+        map_lines(f.spec.labels.as_ref()),
+        map_lines(f.spec.annotations.as_ref()),
     );
     if !f.instances.is_empty() {
         let rows: Vec<Vec<String>> = f

@@ -47,7 +47,7 @@ pub(super) async fn run(args: ListArgs) -> CmdResult {
                 f.name.clone(),
                 format!("{}", f.invocation_count as u64),
                 format!("{}/{}", f.available_replicas, f.replicas),
-                f.image.clone(),
+                f.spec.image.clone(),
             ]
         })
         .collect();

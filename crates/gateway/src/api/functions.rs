@@ -20,7 +20,7 @@ pub(super) async fn list(
     for f in &mut functions {
         f.invocation_count =
             gw.metrics
-                .invocations(&FunctionRef::new(&f.name, &f.namespace)) as f64;
+                .invocations(&FunctionRef::new(&f.name, &f.spec.namespace)) as f64;
     }
     Ok(Json(functions))
 }
@@ -32,7 +32,7 @@ fn deployment(body: &Bytes) -> Result<FunctionDeployment, ApiError> {
             "service (the function name) is required".into(),
         ));
     }
-    if d.image.trim().is_empty() {
+    if d.spec.image.trim().is_empty() {
         return Err(ApiError::bad_request(format!(
             "image is required for function {}",
             d.service

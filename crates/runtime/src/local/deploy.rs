@@ -18,17 +18,18 @@ impl LocalProvider {
         &self,
         d: &mut FunctionDeployment,
     ) -> Result<ScalePolicy, ProviderError> {
-        let key = checked_ref(&d.service, &d.namespace)?;
-        d.namespace = key.namespace;
-        d.image = normalize_image(&d.image).map_err(|e| ProviderError::Invalid(e.to_string()))?;
-        if let Some(secret) = d.secrets.first() {
+        let key = checked_ref(&d.service, &d.spec.namespace)?;
+        d.spec.namespace = key.namespace;
+        d.spec.image =
+            normalize_image(&d.spec.image).map_err(|e| ProviderError::Invalid(e.to_string()))?;
+        if let Some(secret) = d.spec.secrets.first() {
             return Err(ProviderError::Invalid(format!(
                 "unable to find secret: {secret} (this ironfaas version cannot store secrets yet; \
                  remove `secrets` from function {})",
                 d.service
             )));
         }
-        ScalePolicy::from_labels(d.labels.as_ref())
+        ScalePolicy::from_labels(d.spec.labels.as_ref())
             .map_err(|e| ProviderError::Invalid(format!("function {}: {e}", d.service)))
     }
 
@@ -45,11 +46,11 @@ impl LocalProvider {
         mut d: FunctionDeployment,
     ) -> Result<(), ProviderError> {
         let policy = self.validate(&mut d)?;
-        let key = checked_ref(&d.service, &d.namespace)?;
+        let key = checked_ref(&d.service, &d.spec.namespace)?;
         if self.get(&key).is_some() {
             return Err(ProviderError::AlreadyExists(key));
         }
-        let digest = self.resolve_image(&d.image).await?;
+        let digest = self.resolve_image(&d.spec.image).await?;
         let run = self.prepare(&d, &digest).await?;
         let record = FunctionRecord {
             deployment: d,

@@ -123,7 +123,12 @@ impl Function {
     /// The API view of the function.
     pub fn status(&self) -> FunctionStatus {
         let record = self.record();
-        let mut status = FunctionStatus::from_deployment(&record.deployment, &self.key.namespace);
+        let mut status = FunctionStatus {
+            name: record.deployment.service.clone(),
+            spec: record.deployment.spec.clone(),
+            ..FunctionStatus::default()
+        };
+        status.spec.namespace = self.key.namespace.clone();
         let slots = self.slots();
         status.replicas = record.replicas;
         status.available_replicas = slots.iter().filter(|s| s.is_ready()).count() as u64;

@@ -113,7 +113,10 @@ impl LocalProvider {
     }
 
     async fn restore(&self, record: FunctionRecord) {
-        let key = FunctionRef::new(&record.deployment.service, &record.deployment.namespace);
+        let key = FunctionRef::new(
+            &record.deployment.service,
+            &record.deployment.spec.namespace,
+        );
         let prepared = match record.digest.parse() {
             Ok(digest) => self.prepare(&record.deployment, &digest).await,
             Err(e) => Err(ProviderError::Failed(e.to_string())),

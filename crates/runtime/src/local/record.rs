@@ -92,6 +92,7 @@ impl RecordStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ironfaas_spec::wire::FunctionSpec;
 
     #[test]
     fn save_load_delete() {
@@ -101,8 +102,10 @@ mod tests {
         let record = FunctionRecord {
             deployment: FunctionDeployment {
                 service: "echo".into(),
-                image: "echo:latest".into(),
-                ..Default::default()
+                spec: FunctionSpec {
+                    image: "echo:latest".into(),
+                    ..Default::default()
+                },
             },
             digest: "sha256:00".into(),
             created_at: "2024-01-01T00:00:00Z".into(),

@@ -40,7 +40,8 @@ pub(crate) struct RunSpec {
 }
 
 fn env_value<'a>(d: &'a FunctionDeployment, manifest: &'a Manifest, key: &str) -> Option<&'a str> {
-    d.env_vars
+    d.spec
+        .env_vars
         .get(key)
         .or_else(|| manifest.environment.get(key))
         .map(String::as_str)
@@ -90,10 +91,10 @@ impl RunSpec {
                 )
             })?,
         };
-        let fprocess = if d.env_process.trim().is_empty() {
+        let fprocess = if d.spec.env_process.trim().is_empty() {
             &manifest.fprocess
         } else {
-            &d.env_process
+            &d.spec.env_process
         };
         let mut argv = fprocess.split_whitespace();
         let program = argv.next().ok_or_else(|| {
@@ -117,7 +118,7 @@ impl RunSpec {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
-        env.extend(d.env_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env.extend(d.spec.env_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.push(("fprocess".into(), command.join(" ")));
         env.push(("OPENFAAS_NAME".into(), d.service.clone()));
 
@@ -134,6 +135,7 @@ impl RunSpec {
             (resolved, command[1..].to_vec(), manifest.listen)
         };
         let ready_path = d
+            .spec
             .annotation(READY_PATH_ANNOTATION)
             .filter(|p| p.starts_with('/'))
             .unwrap_or(DEFAULT_READY_PATH)
@@ -161,6 +163,7 @@ impl RunSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ironfaas_spec::wire::FunctionSpec;
     use std::collections::BTreeMap;
 
     fn manifest(mode: Mode, fprocess: &str) -> Manifest {
@@ -179,12 +182,14 @@ mod tests {
     fn deployment(env: &[(&str, &str)]) -> FunctionDeployment {
         FunctionDeployment {
             service: "f".into(),
-            image: "f:latest".into(),
-            env_vars: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..Default::default()
+            spec: FunctionSpec {
+                image: "f:latest".into(),
+                env_vars: env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..Default::default()
+            },
         }
     }
 
@@ -264,7 +269,7 @@ mod tests {
         assert!(err(&[("max_inflight", "-1")]).contains("max_inflight"));
         assert!(err(&[("mode", "turbo")]).contains("mode='turbo'"));
         let mut d = deployment(&[]);
-        d.env_process = "no-such-binary-anywhere".into();
+        d.spec.env_process = "no-such-binary-anywhere".into();
         assert!(
             RunSpec::build(&d, &m, Path::new("/"), &cfg, &r)
                 .unwrap_err()

@@ -21,7 +21,7 @@ impl LocalProvider {
             .ok_or_else(|| ProviderError::NotFound(key.clone()))?;
         let _change = function.changes.lock().await;
         let record = function.record();
-        let policy = ScalePolicy::from_labels(record.deployment.labels.as_ref())
+        let policy = ScalePolicy::from_labels(record.deployment.spec.labels.as_ref())
             .map_err(ProviderError::Invalid)?;
         if replicas > policy.max {
             return Err(ProviderError::Invalid(format!(

@@ -9,7 +9,7 @@ use http::Request;
 use http_body_util::Full;
 use ironfaas_spec::provider::{Endpoint, Provider, ProviderError};
 use ironfaas_spec::template::{Listen, Mode};
-use ironfaas_spec::wire::FunctionDeployment;
+use ironfaas_spec::wire::{FunctionDeployment, FunctionSpec};
 use ironfaas_store::bundle::pack;
 use ironfaas_store::manifest::{FORMAT, Manifest};
 
@@ -69,12 +69,14 @@ async fn provider_with_image(data: &Path, image: &str) -> Arc<LocalProvider> {
 fn deployment(name: &str, env: &[(&str, &str)]) -> FunctionDeployment {
     FunctionDeployment {
         service: name.into(),
-        image: "echo".into(),
-        env_vars: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Default::default()
+        spec: FunctionSpec {
+            image: "echo".into(),
+            env_vars: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        },
     }
 }
 
@@ -111,7 +113,7 @@ async fn deploy_call_scale_remove() {
     p.deploy(deployment("echo", &[])).await.unwrap();
     let status = p.status(&FunctionRef::parse("echo")).await.unwrap();
     assert_eq!((status.replicas, status.available_replicas), (1, 1));
-    assert_eq!(status.image, "echo:latest");
+    assert_eq!(status.spec.image, "echo:latest");
     assert!(status.digest.starts_with("sha256:"));
     assert!(call(&p, "echo").await.starts_with("v1 echo-1"));
 
@@ -196,7 +198,7 @@ async fn rolling_update_and_rollback() {
     );
     let status = p.status(&FunctionRef::parse("echo")).await.unwrap();
     assert_eq!(
-        status.env_vars.get("VERSION").map(String::as_str),
+        status.spec.env_vars.get("VERSION").map(String::as_str),
         Some("v2")
     );
     let missing = p.update(deployment("nope", &[])).await.unwrap_err();
@@ -227,11 +229,11 @@ async fn bad_deployments_are_refused() {
     let bad_name = p.deploy(deployment("Bad_Name", &[])).await.unwrap_err();
     assert!(matches!(bad_name, ProviderError::Invalid(_)), "{bad_name}");
     let mut unknown = deployment("x", &[]);
-    unknown.image = "nothere:1".into();
+    unknown.spec.image = "nothere:1".into();
     let e = p.deploy(unknown).await.unwrap_err().to_string();
     assert!(e.contains("not in the function store"), "{e}");
     let mut secret = deployment("y", &[]);
-    secret.secrets = vec!["db-password".into()];
+    secret.spec.secrets = vec!["db-password".into()];
     let e = p.deploy(secret).await.unwrap_err().to_string();
     assert!(e.contains("unable to find secret: db-password"), "{e}");
     assert!(p.list("").await.unwrap().is_empty());

@@ -16,7 +16,7 @@ impl LocalProvider {
         mut d: FunctionDeployment,
     ) -> Result<(), ProviderError> {
         let policy = self.validate(&mut d)?;
-        let key = checked_ref(&d.service, &d.namespace)?;
+        let key = checked_ref(&d.service, &d.spec.namespace)?;
         let function = self
             .get(&key)
             .ok_or_else(|| ProviderError::NotFound(key.clone()))?;
@@ -24,7 +24,7 @@ impl LocalProvider {
         if !self.get(&key).is_some_and(|f| Arc::ptr_eq(&f, &function)) {
             return Err(ProviderError::NotFound(key));
         }
-        let digest = self.resolve_image(&d.image).await?;
+        let digest = self.resolve_image(&d.spec.image).await?;
         let run = Arc::new(self.prepare(&d, &digest).await?);
         let replicas = function.record().replicas.clamp(policy.min, policy.max);
         let fresh = function.add_slots(replicas, &run, &self.slot_context(&function));

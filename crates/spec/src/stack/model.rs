@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::wire::{FunctionDeployment, FunctionResources};
+use crate::wire::{FunctionDeployment, FunctionResources, FunctionSpec};
 
 /// A line and column (both 1-based, columns in characters) in a source file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -121,17 +121,19 @@ impl StackFunction {
         let non_empty = |map: &BTreeMap<String, String>| (!map.is_empty()).then(|| map.clone());
         FunctionDeployment {
             service: self.name.clone(),
-            image: self.image.clone(),
-            namespace: self.namespace.clone().unwrap_or_default(),
-            env_process,
-            env_vars: self.environment.clone(),
-            constraints: self.constraints.clone(),
-            secrets: self.secrets.clone(),
-            labels: non_empty(&self.labels),
-            annotations: non_empty(&self.annotations),
-            limits: self.limits.clone(),
-            requests: self.requests.clone(),
-            read_only_root_filesystem: self.readonly_root_filesystem,
+            spec: FunctionSpec {
+                image: self.image.clone(),
+                namespace: self.namespace.clone().unwrap_or_default(),
+                env_process,
+                env_vars: self.environment.clone(),
+                constraints: self.constraints.clone(),
+                secrets: self.secrets.clone(),
+                labels: non_empty(&self.labels),
+                annotations: non_empty(&self.annotations),
+                limits: self.limits.clone(),
+                requests: self.requests.clone(),
+                read_only_root_filesystem: self.readonly_root_filesystem,
+            },
         }
     }
 }

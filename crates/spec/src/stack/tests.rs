@@ -270,22 +270,22 @@ fn deployment_carries_every_api_field() {
     let f = &stack.functions[0];
     let body = f.deployment("python3 index.py".into());
     assert_eq!(body.service, "gdpr-delete");
-    assert_eq!(body.image, "registry.example.no/team/gdpr-delete:1.2");
-    assert_eq!(body.namespace, "team-a");
-    assert_eq!(body.env_process, "python3 index.py");
-    assert_eq!(body.env_vars, f.environment);
-    assert_eq!(body.constraints, f.constraints);
-    assert_eq!(body.secrets, ["db-password", "api-key"]);
-    assert_eq!(body.label("com.openfaas.scale.max"), Some("5"));
-    assert_eq!(body.annotation("topic"), Some("gdpr.requests"));
-    assert_eq!(body.limits, f.limits);
-    assert_eq!(body.requests, f.requests);
-    assert!(body.read_only_root_filesystem);
+    assert_eq!(body.spec.image, "registry.example.no/team/gdpr-delete:1.2");
+    assert_eq!(body.spec.namespace, "team-a");
+    assert_eq!(body.spec.env_process, "python3 index.py");
+    assert_eq!(body.spec.env_vars, f.environment);
+    assert_eq!(body.spec.constraints, f.constraints);
+    assert_eq!(body.spec.secrets, ["db-password", "api-key"]);
+    assert_eq!(body.spec.label("com.openfaas.scale.max"), Some("5"));
+    assert_eq!(body.spec.annotation("topic"), Some("gdpr.requests"));
+    assert_eq!(body.spec.limits, f.limits);
+    assert_eq!(body.spec.requests, f.requests);
+    assert!(body.spec.read_only_root_filesystem);
 
     let bare = stack.functions[1].deployment(String::new());
-    assert_eq!(bare.labels, None);
-    assert_eq!(bare.annotations, None);
-    assert_eq!(bare.namespace, "");
+    assert_eq!(bare.spec.labels, None);
+    assert_eq!(bare.spec.annotations, None);
+    assert_eq!(bare.spec.namespace, "");
     let json = serde_json::to_value(&bare).expect("json");
     assert_eq!(
         json,
