@@ -428,6 +428,21 @@ const server = http.createServer((req, res) => {
 // Keep idle keep-alive connections open: the platform's pool decides when to drop them.
 server.keepAliveTimeout = 0;
 
+// Tell the platform at once that connections are accepted (see IRONFAAS_READY_FD).
+function signalReady(where) {
+  console.error(`node: listening on ${where}`);
+  const fd = Number(process.env.IRONFAAS_READY_FD);
+  delete process.env.IRONFAAS_READY_FD;
+  if (Number.isInteger(fd) && fd > 2) {
+    try {
+      fs.writeSync(fd, '1');
+      fs.closeSync(fd);
+    } catch (e) {
+      // The platform falls back to probing.
+    }
+  }
+}
+
 function listen() {
   const socketPath = process.env.IRONFAAS_SOCKET;
   if (socketPath) {
@@ -438,7 +453,7 @@ function listen() {
         throw e;
       }
     }
-    server.listen(socketPath, () => console.error(`node: listening on unix:${socketPath}`));
+    server.listen(socketPath, () => signalReady(`unix:${socketPath}`));
     return;
   }
   const host = process.env.HOST || '0.0.0.0';
@@ -447,7 +462,7 @@ function listen() {
     console.error(`node: PORT must be a port number, got ${JSON.stringify(process.env.PORT)}`);
     process.exit(2);
   }
-  server.listen(port, host, () => console.error(`node: listening on ${host}:${port}`));
+  server.listen(port, host, () => signalReady(`${host}:${port}`));
 }
 
 function shutdown() {

@@ -643,6 +643,17 @@ def listen():
     return sock, path, where
 
 
+def signal_ready():
+    """Tell the platform at once that connections are accepted (see IRONFAAS_READY_FD)."""
+    fd = os.environ.pop("IRONFAAS_READY_FD", "")
+    if fd.isdigit():
+        try:
+            os.write(int(fd), b"1")
+            os.close(int(fd))
+        except OSError:
+            pass
+
+
 def main():
     root = os.path.dirname(os.path.abspath(__file__))
     server = Server(load_handler(root))
@@ -652,6 +663,7 @@ def main():
     _signal.signal(_signal.SIGINT, _on_signal)
     sys.stderr.write("python3-http: listening on %s\n" % where)
     sys.stderr.flush()
+    signal_ready()
     family = lsock.family
     serve = server.serve_connection
     try:

@@ -40,7 +40,7 @@ fn cli_tour() {
     let mut lines = table.lines();
     assert!(lines.next().unwrap().starts_with("FUNCTION"));
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(row, ["echo", "1", "1/1", "echo:2"]);
+    assert_eq!(row, ["echo", "1", "1/1", "0", "echo:2"]);
 
     let json: serde_json::Value =
         serde_json::from_str(&ok(&platform.cli(dir, &["list", "--json"]))).unwrap();

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use ironfaas_spec::stack::StackFunction;
-use ironfaas_spec::wire::format_rfc3339;
+use ironfaas_spec::timestamp::format_rfc3339;
 use ironfaas_store::manifest::{FORMAT, Manifest};
 use ironfaas_store::{Digest, FunctionStore, bundle};
 use tokio::process::Command;

@@ -2,9 +2,11 @@
 //! HTTP/1 server. The gateway keeps no function state; it asks its [`Provider`].
 
 mod api;
+mod autoscaler;
 pub mod body;
 mod metrics;
 mod proxy;
+mod scale_from_zero;
 
 use std::convert::Infallible;
 use std::io;
@@ -35,6 +37,12 @@ pub struct GatewayConfig {
     pub read_timeout: Duration,
     /// How long in-flight calls may finish after shutdown starts.
     pub shutdown_grace: Duration,
+    /// How long a call waits for a replica of a function that has none ready.
+    pub scale_from_zero_timeout: Duration,
+    /// How often the autoscaler looks at the load.
+    pub autoscale_interval: Duration,
+    /// Replicas are removed only when no recommendation of this long window needed them.
+    pub scale_down_window: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -43,6 +51,9 @@ impl Default for GatewayConfig {
             upstream_timeout: Duration::from_secs(60),
             read_timeout: Duration::from_secs(65),
             shutdown_grace: Duration::from_secs(30),
+            scale_from_zero_timeout: Duration::from_secs(30),
+            autoscale_interval: autoscaler::DEFAULT_INTERVAL,
+            scale_down_window: Duration::from_secs(30),
         }
     }
 }
@@ -73,6 +84,7 @@ pub(crate) struct Gateway {
     metrics: Metrics,
     served_by: HeaderValue,
     turn: AtomicUsize,
+    waking: scale_from_zero::Waking,
 }
 
 struct App {
@@ -108,6 +120,7 @@ pub async fn serve(
         metrics: Metrics::default(),
         served_by: HeaderValue::from_static(concat!("ironfaas/", env!("CARGO_PKG_VERSION"))),
         turn: AtomicUsize::new(0),
+        waking: scale_from_zero::Waking::default(),
     });
     let app = Arc::new(App {
         router: api::router(Arc::clone(&gateway)),
@@ -123,6 +136,7 @@ pub async fn serve(
             }
         })
     };
+    let autoscaler = tokio::spawn(autoscaler::Autoscaler::new(Arc::clone(&gateway)).run());
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.keep_alive(true)
@@ -156,6 +170,7 @@ pub async fn serve(
     }
     drop(listener);
     pruner.abort();
+    autoscaler.abort();
     if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
         .await
         .is_err()

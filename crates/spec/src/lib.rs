@@ -8,4 +8,5 @@ pub mod provider;
 pub mod scaling;
 pub mod stack;
 pub mod template;
+pub mod timestamp;
 pub mod wire;

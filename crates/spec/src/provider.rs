@@ -12,7 +12,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::names::FunctionRef;
-use crate::wire::{FunctionDeployment, FunctionStatus, ProviderInfo};
+use crate::wire::{FunctionDeployment, FunctionStatus, LogEntry, ProviderInfo};
 
 /// Why a provider call failed; each variant maps to one HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,12 +144,14 @@ impl Drop for InflightGuard {
     }
 }
 
-/// The live routing entry of one function: the set of ready backends, swapped atomically.
+/// The live routing entry of one function: the set of ready backends, swapped atomically,
+/// and a signal for those waiting for the first one.
 #[derive(Debug)]
 pub struct FunctionRoute {
     /// The function.
     pub function: FunctionRef,
     backends: ArcSwap<Vec<Arc<Backend>>>,
+    ready: tokio::sync::watch::Sender<usize>,
 }
 
 impl FunctionRoute {
@@ -158,6 +160,7 @@ impl FunctionRoute {
         FunctionRoute {
             function,
             backends: ArcSwap::from_pointee(Vec::new()),
+            ready: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -168,9 +171,39 @@ impl FunctionRoute {
 
     /// Replaces the set of ready backends.
     pub fn set_backends(&self, backends: Vec<Arc<Backend>>) {
+        let count = backends.len();
         self.backends.store(Arc::new(backends));
+        self.ready
+            .send_if_modified(|n| std::mem::replace(n, count) != count);
+    }
+
+    /// Waits until at least one backend is ready; false if `limit` passed first.
+    pub async fn wait_ready(&self, limit: Duration) -> bool {
+        let mut rx = self.ready.subscribe();
+        matches!(
+            tokio::time::timeout(limit, rx.wait_for(|n| *n > 0)).await,
+            Ok(Ok(_))
+        )
     }
 }
+
+/// Which log lines `Provider::logs` returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRequest {
+    /// The function.
+    pub function: FunctionRef,
+    /// Only this replica's lines.
+    pub instance: Option<String>,
+    /// Only the last this many lines (of those matching).
+    pub tail: Option<usize>,
+    /// Only lines written at or after this time.
+    pub since: Option<std::time::SystemTime>,
+    /// After the stored lines, keep streaming new ones.
+    pub follow: bool,
+}
+
+/// Log lines as they come.
+pub type LogStream = std::pin::Pin<Box<dyn futures_core::Stream<Item = LogEntry> + Send>>;
 
 /// What runs functions: the local process provider, or Kubernetes.
 #[async_trait::async_trait]
@@ -198,6 +231,9 @@ pub trait Provider: Send + Sync + 'static {
 
     /// The namespaces that hold functions, always including the default one.
     async fn namespaces(&self) -> Result<Vec<String>, ProviderError>;
+
+    /// A function's output: stored lines, then new ones when following.
+    async fn logs(&self, request: LogRequest) -> Result<LogStream, ProviderError>;
 
     /// The routing entry of a function, on the request path: must not block.
     fn route(&self, name: &str, namespace: &str) -> Option<Arc<FunctionRoute>>;

@@ -5,7 +5,6 @@
 //! few fields of its own to [`FunctionStatus`] (`digest`, `instances`); clients ignore them.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -234,6 +233,16 @@ pub struct FunctionStatus {
     /// The sha256 digest of the bundle the function runs (ironfaas).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub digest: String,
+    /// Starts from zero replicas counted by the gateway (ironfaas).
+    #[serde(rename = "coldStarts", default, skip_serializing_if = "is_zero_u64")]
+    pub cold_starts: u64,
+    /// When the function was last called, per the gateway (RFC 3339, ironfaas).
+    #[serde(
+        rename = "lastInvocation",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub last_invocation: String,
     /// The replicas and their state (ironfaas).
     #[serde(
         default,
@@ -248,6 +257,21 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 fn created_at_or_zero<S: serde::Serializer>(value: &str, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(if value.is_empty() { ZERO_TIME } else { value })
+}
+
+/// One line of a function's output: one line of `GET /system/logs` (NDJSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// The function's name.
+    pub name: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// The replica that wrote it.
+    pub instance: String,
+    /// When it was written (RFC 3339 with nanoseconds).
+    pub timestamp: String,
+    /// The line, without its newline.
+    pub text: String,
 }
 
 /// The body of `DELETE /system/functions`.
@@ -316,31 +340,6 @@ pub struct GatewayInfo {
     pub version: VersionInfo,
     /// The machine architecture, e.g. `x86_64`.
     pub arch: String,
-}
-
-/// Formats a time as RFC 3339 in UTC with second precision (`2024-05-01T12:00:00Z`).
-pub fn format_rfc3339(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]
@@ -420,14 +419,5 @@ mod tests {
             serde_json::to_value(&r).unwrap(),
             json!({"nvidia.com/gpu": "1"})
         );
-    }
-
-    #[test]
-    fn rfc3339() {
-        assert_eq!(format_rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        let t = UNIX_EPOCH + Duration::from_secs(1_688_487_444);
-        assert_eq!(format_rfc3339(t), "2023-07-04T16:17:24Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(format_rfc3339(leap), "2000-02-29T00:00:00Z");
     }
 }

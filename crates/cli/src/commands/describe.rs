@@ -1,6 +1,7 @@
 //! `ironfaas describe NAME`: one function in detail, or its JSON.
 
 use clap::Args;
+use ironfaas_spec::scaling::ScalePolicy;
 use ironfaas_spec::wire::{FunctionStatus, StringMap};
 
 use super::{GatewayArgs, NamespaceArgs, function_url};
@@ -31,30 +32,55 @@ fn map_lines(map: Option<&StringMap>) -> String {
 fn render(f: &FunctionStatus, url: &str) -> String {
     let ready = if f.replicas > 0 && f.available_replicas >= f.replicas {
         "Ready"
+    } else if f.replicas == 0 {
+        "Scaled to zero (starts on the next call)"
     } else {
         "Not ready"
     };
-    let mut out = format!(
-        "Name:               {}\nNamespace:          {}\nStatus:             {ready}\nReplicas:           {} ready of {} desired\n\
-         Invocations:        {}\nImage:              {}\nDigest:             {}\nStart command:      {}\nURL:                {url}\n\
-         Created:            {}\nEnvironment:{}\nLabels:{}\nAnnotations:{}\n",
-        f.name,
-        f.spec.namespace,
-        f.available_replicas,
-        f.replicas,
-        f.invocation_count as u64,
-        f.spec.image,
-        if f.digest.is_empty() { "-" } else { &f.digest },
-        if f.spec.env_process.is_empty() {
-            "(the template's)"
+    let policy = ScalePolicy::from_labels(f.spec.labels.as_ref())
+        .map_or_else(|e| format!("invalid: {e}"), |p| p.summary());
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
         } else {
-            &f.spec.env_process
-        },
-        f.created_at,
+            s.to_string()
+        }
+    };
+    let rows = [
+        ("Name", f.name.clone()),
+        ("Namespace", f.spec.namespace.clone()),
+        ("Status", ready.to_string()),
+        (
+            "Replicas",
+            format!("{} ready of {} desired", f.available_replicas, f.replicas),
+        ),
+        ("Scaling", policy),
+        ("Invocations", (f.invocation_count as u64).to_string()),
+        ("Cold starts", f.cold_starts.to_string()),
+        ("Last call", or_dash(&f.last_invocation)),
+        ("Image", f.spec.image.clone()),
+        ("Digest", or_dash(&f.digest)),
+        (
+            "Start command",
+            if f.spec.env_process.is_empty() {
+                "(the template's)".into()
+            } else {
+                f.spec.env_process.clone()
+            },
+        ),
+        ("URL", url.to_string()),
+        ("Created", f.created_at.clone()),
+    ];
+    let mut out = String::new();
+    for (key, value) in rows {
+        out.push_str(&format!("{:<20}{value}\n", format!("{key}:")));
+    }
+    out.push_str(&format!(
+        "Environment:{}\nLabels:{}\nAnnotations:{}\n",
         map_lines(Some(&f.spec.env_vars)),
         map_lines(f.spec.labels.as_ref()),
-        map_lines(f.spec.annotations.as_ref()),
-    );
+        map_lines(f.spec.annotations.as_ref())
+    ));
     if !f.instances.is_empty() {
         let rows: Vec<Vec<String>> = f
             .instances

@@ -47,13 +47,17 @@ pub(super) async fn run(args: ListArgs) -> CmdResult {
                 f.name.clone(),
                 format!("{}", f.invocation_count as u64),
                 format!("{}/{}", f.available_replicas, f.replicas),
+                f.cold_starts.to_string(),
                 f.spec.image.clone(),
             ]
         })
         .collect();
     print!(
         "{}",
-        table(&["FUNCTION", "INVOCATIONS", "READY", "IMAGE"], &rows)
+        table(
+            &["FUNCTION", "INVOCATIONS", "READY", "COLD-STARTS", "IMAGE"],
+            &rows
+        )
     );
     Ok(())
 }

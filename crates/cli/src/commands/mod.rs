@@ -5,6 +5,7 @@ mod deploy;
 mod describe;
 mod invoke;
 mod list;
+mod logs;
 mod remove;
 mod scale;
 mod serve;
@@ -41,6 +42,8 @@ pub enum Command {
     /// List deployed functions.
     #[command(alias = "ls")]
     List(list::ListArgs),
+    /// Show a function's output (its replicas' stdout and stderr).
+    Logs(logs::LogsArgs),
     /// Show one function in detail.
     Describe(describe::DescribeArgs),
     /// Remove a function, or every function of the stack.
@@ -71,6 +74,7 @@ impl Command {
             Command::Invoke(args) => invoke::run(args).await,
             Command::List(args) => list::run(args).await,
             Command::Describe(args) => describe::run(args).await,
+            Command::Logs(args) => logs::run(args).await,
             Command::Remove(args) => remove::run(args).await,
             Command::Scale(args) => scale::run(args).await,
             Command::Version(args) => version::run(args).await,

@@ -24,6 +24,15 @@ pub struct PlatformArgs {
     /// How long a new replica may take to answer its readiness probe.
     #[arg(long, env = "IRONFAAS_READY_TIMEOUT", default_value = "60s", value_parser = duration_arg)]
     pub ready_timeout: Duration,
+    /// How long a call waits for a replica when its function has none ready (then 503).
+    #[arg(long, env = "IRONFAAS_SCALE_FROM_ZERO_TIMEOUT", default_value = "30s", value_parser = duration_arg)]
+    pub scale_from_zero_timeout: Duration,
+    /// How often the autoscaler looks at each function's load.
+    #[arg(long, env = "IRONFAAS_AUTOSCALE_INTERVAL", default_value = "1s", value_parser = duration_arg)]
+    pub autoscale_interval: Duration,
+    /// The autoscaler removes replicas only when no recommendation of this window needed them.
+    #[arg(long, env = "IRONFAAS_SCALE_DOWN_WINDOW", default_value = "30s", value_parser = duration_arg)]
+    pub scale_down_window: Duration,
 }
 
 impl PlatformArgs {
@@ -35,6 +44,9 @@ impl PlatformArgs {
             gateway: GatewayConfig {
                 upstream_timeout: self.upstream_timeout,
                 read_timeout: self.read_timeout,
+                scale_from_zero_timeout: self.scale_from_zero_timeout,
+                autoscale_interval: self.autoscale_interval,
+                scale_down_window: self.scale_down_window,
                 ..GatewayConfig::default()
             },
             ready_timeout: self.ready_timeout,

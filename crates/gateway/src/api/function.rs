@@ -24,7 +24,7 @@ pub(super) async fn status(
     };
     match gw.provider.status(&key).await {
         Ok(mut status) => {
-            status.invocation_count = gw.metrics.invocations(&key) as f64;
+            gw.metrics.annotate(&mut status);
             Json(status).into_response()
         }
         // OpenFaaS answers an unknown function with an empty 404.

@@ -18,9 +18,7 @@ pub(super) async fn list(
 ) -> Result<Json<Vec<FunctionStatus>>, ApiError> {
     let mut functions = gw.provider.list(&q.namespace).await?;
     for f in &mut functions {
-        f.invocation_count =
-            gw.metrics
-                .invocations(&FunctionRef::new(&f.name, &f.spec.namespace)) as f64;
+        gw.metrics.annotate(f);
     }
     Ok(Json(functions))
 }

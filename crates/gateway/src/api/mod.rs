@@ -4,6 +4,8 @@
 mod function;
 mod functions;
 mod info;
+mod logs;
+mod metrics;
 mod scale;
 
 use std::sync::Arc;
@@ -32,7 +34,9 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/system/scale-function/{name}", post(scale::scale))
         .route("/system/info", get(info::info))
         .route("/system/namespaces", get(info::namespaces))
+        .route("/system/logs", get(logs::logs))
         .route("/healthz", get(info::healthz))
+        .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
         .with_state(gateway)
 }
@@ -59,8 +63,8 @@ pub(crate) fn text(status: StatusCode, message: String) -> Response {
 /// An error answer: a status and a plain-text message.
 #[derive(Debug)]
 pub(crate) struct ApiError {
-    status: StatusCode,
-    message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
 }
 
 impl ApiError {

@@ -19,6 +19,7 @@ use ironfaas_spec::provider::{AcquireError, Backend, InflightGuard};
 use self::headers::{CALL_ID, INTERNAL};
 use crate::Gateway;
 use crate::body::{GatewayBody, ProxiedBody};
+use crate::scale_from_zero::{NotReady, wait_for_replica};
 
 /// The path prefix of synchronous invocations.
 pub(crate) const PREFIX: &str = "/function/";
@@ -93,7 +94,7 @@ fn pick(backends: &[Arc<Backend>], start: usize) -> Result<InflightGuard, Option
 
 /// Proxies one call to a replica of the function the path names.
 pub(crate) async fn invoke(
-    gateway: &Gateway,
+    gateway: &Arc<Gateway>,
     req: Request<Incoming>,
     peer: &Peer,
 ) -> Response<GatewayBody> {
@@ -130,17 +131,44 @@ pub(crate) async fn invoke(
             format!("function {name}.{namespace} not found\n"),
         );
     };
-    let backends = route.backends();
+    let metrics = gateway.metrics.function(&route.function);
+    metrics.started();
     let turn = gateway.turn.fetch_add(1, Ordering::Relaxed);
-    let slot = match pick(&backends, turn) {
+    let mut picked = pick(&route.backends(), turn);
+    if matches!(picked, Err(None)) {
+        match wait_for_replica(gateway, &route, &metrics).await {
+            Ok(()) => picked = pick(&route.backends(), turn),
+            Err(NotReady::TimedOut(limit)) => {
+                metrics.finished(503, started.elapsed());
+                return internal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "No endpoints available for: {name}. No replica became ready within {} \
+                         (the scale-from-zero timeout); see `ironfaas describe {name}`\n",
+                        format_duration(limit)
+                    ),
+                );
+            }
+            Err(NotReady::Failed(why)) => {
+                metrics.finished(503, started.elapsed());
+                return internal(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("No endpoints available for: {name}. Starting one failed: {why}\n"),
+                );
+            }
+        }
+    }
+    let slot = match picked {
         Ok(slot) => slot,
         Err(None) => {
+            metrics.finished(503, started.elapsed());
             return internal(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("No endpoints available for: {name}.\n"),
             );
         }
         Err(Some(max)) => {
+            metrics.finished(429, started.elapsed());
             let mut response = message(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("Concurrent request limit exceeded. Max concurrent requests: {max}\n"),
@@ -190,16 +218,20 @@ pub(crate) async fn invoke(
         sent = pool.send(upstream) => Some(sent),
         () = deadline_timer.as_mut() => None,
     };
-    gateway.metrics.count(&function);
     let (response, sender) = match sent {
         Some(Ok(exchange)) => exchange,
         Some(Err(e)) => {
             tracing::warn!("call {call_id:?} to {function} on {}: {e}", backend.name);
+            metrics.finished(502, started.elapsed());
             let mut response = Response::new(GatewayBody::empty());
             *response.status_mut() = StatusCode::BAD_GATEWAY;
             return response;
         }
         None => {
+            metrics.finished(
+                if exec_timeout.is_some() { 504 } else { 502 },
+                started.elapsed(),
+            );
             return match exec_timeout {
                 Some(t) => internal(
                     StatusCode::GATEWAY_TIMEOUT,
@@ -221,6 +253,7 @@ pub(crate) async fn invoke(
         }
     };
     let (mut parts, body) = response.into_parts();
+    metrics.finished(parts.status.as_u16(), started.elapsed());
     headers::to_caller(
         &mut parts.headers,
         call_id,

@@ -5,7 +5,8 @@ use std::time::SystemTime;
 use ironfaas_spec::names::normalize_image;
 use ironfaas_spec::provider::ProviderError;
 use ironfaas_spec::scaling::ScalePolicy;
-use ironfaas_spec::wire::{FunctionDeployment, format_rfc3339};
+use ironfaas_spec::timestamp::format_rfc3339;
+use ironfaas_spec::wire::FunctionDeployment;
 use ironfaas_store::{Digest, StoreError};
 
 use super::function::{Function, await_ready};
@@ -58,7 +59,7 @@ impl LocalProvider {
             created_at: format_rfc3339(SystemTime::now()),
             replicas: policy.min,
         };
-        let function = Function::new(key.clone(), record.clone(), run);
+        let function = Function::new(key.clone(), record.clone(), run, &self.log_dir());
         {
             let mut map = self.functions.write().unwrap_or_else(|p| p.into_inner());
             let namespace = map.entry(key.namespace.clone()).or_default();

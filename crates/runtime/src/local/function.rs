@@ -9,13 +9,13 @@ use ironfaas_spec::names::FunctionRef;
 use ironfaas_spec::provider::FunctionRoute;
 use ironfaas_spec::wire::FunctionStatus;
 
-use super::logs::LogRing;
+use super::logs::LogStore;
 use super::record::FunctionRecord;
 use super::runspec::RunSpec;
 use super::slot::{Outcome, Slot, SlotContext};
 
-/// Lines of replica output kept per function.
-const LOG_LINES: usize = 1000;
+/// Bytes of replica output kept per function, in each of two segments.
+const LOG_SEGMENT_BYTES: u64 = 1 << 20;
 
 /// A deployed function.
 pub(crate) struct Function {
@@ -24,7 +24,7 @@ pub(crate) struct Function {
     /// What the gateway routes with.
     pub route: Arc<FunctionRoute>,
     /// Its replicas' last output.
-    pub logs: Arc<LogRing>,
+    pub logs: Arc<LogStore>,
     /// Held by every change (deploy, update, scale, remove), so they happen one at a time.
     pub changes: tokio::sync::Mutex<()>,
     record: Mutex<FunctionRecord>,
@@ -35,11 +35,20 @@ pub(crate) struct Function {
 
 impl Function {
     /// A function with no replicas yet.
-    pub fn new(key: FunctionRef, record: FunctionRecord, run: RunSpec) -> Arc<Function> {
+    pub fn new(
+        key: FunctionRef,
+        record: FunctionRecord,
+        run: RunSpec,
+        log_dir: &std::path::Path,
+    ) -> Arc<Function> {
         Arc::new(Function {
             route: Arc::new(FunctionRoute::new(key.clone())),
+            logs: Arc::new(LogStore::open(
+                log_dir.to_path_buf(),
+                key.clone(),
+                LOG_SEGMENT_BYTES,
+            )),
             key,
-            logs: Arc::new(LogRing::new(LOG_LINES)),
             changes: tokio::sync::Mutex::new(()),
             record: Mutex::new(record),
             run: Mutex::new(Arc::new(run)),

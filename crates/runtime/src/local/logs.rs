@@ -1,77 +1,211 @@
-//! Replica output: every line a replica writes is logged with its function and replica, and
-//! the last lines are kept per function so a failed start can be explained.
+//! Replica output: every line a replica writes is stored with its time and replica in a
+//! bounded per-function log on disk (two segments of at most `max_bytes` each, so it survives
+//! scale to zero and restarts) and sent to anyone following the function's logs.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use futures_util::StreamExt;
+use ironfaas_spec::names::FunctionRef;
+use ironfaas_spec::provider::{LogRequest, LogStream};
+use ironfaas_spec::timestamp::{format_rfc3339_nanos, parse_rfc3339};
+use ironfaas_spec::wire::LogEntry;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::codec::{FramedRead, LinesCodec};
 
 /// Lines longer than this are cut into pieces.
 const MAX_LINE: usize = 16 * 1024;
+/// Lines a slow follower may fall behind before it misses some.
+const FOLLOW_BUFFER: usize = 4096;
 
-/// One line of replica output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct LogLine {
-    /// When it was read.
-    pub at: SystemTime,
-    /// The replica that wrote it.
-    pub replica: String,
-    /// `stdout` or `stderr`.
-    pub stream: &'static str,
-    /// The text, without the newline.
-    pub text: String,
+/// A line as stored: the API's entry plus a sequence number for following without gaps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stored {
+    seq: u64,
+    #[serde(flatten)]
+    entry: LogEntry,
 }
 
-/// The last lines of a function's replicas.
-#[derive(Debug)]
-pub(crate) struct LogRing {
-    lines: Mutex<VecDeque<LogLine>>,
-    capacity: usize,
+struct Writer {
+    file: Option<File>,
+    size: u64,
+    seq: u64,
 }
 
-impl LogRing {
-    /// A ring keeping `capacity` lines.
-    pub fn new(capacity: usize) -> Self {
-        LogRing {
-            lines: Mutex::new(VecDeque::with_capacity(capacity.min(256))),
-            capacity,
+/// The log of one function.
+pub(crate) struct LogStore {
+    function: FunctionRef,
+    current: PathBuf,
+    previous: PathBuf,
+    max_bytes: u64,
+    writer: Mutex<Writer>,
+    live: broadcast::Sender<Arc<Stored>>,
+}
+
+fn read_segment(path: &PathBuf) -> Vec<Stored> {
+    let Ok(file) = File::open(path) else {
+        return Vec::new();
+    };
+    BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str(&line).ok())
+        .collect()
+}
+
+impl LogStore {
+    /// The log of `function` in `dir`, continuing what is stored there.
+    pub fn open(dir: PathBuf, function: FunctionRef, max_bytes: u64) -> LogStore {
+        let current = dir
+            .join(&function.namespace)
+            .join(format!("{}.log", function.name));
+        let previous = current.with_extension("log.1");
+        let last = |path: &PathBuf| read_segment(path).last().map(|s| s.seq);
+        let seq = last(&current).or_else(|| last(&previous)).unwrap_or(0);
+        let size = fs::metadata(&current).map_or(0, |m| m.len());
+        LogStore {
+            function,
+            current,
+            previous,
+            max_bytes,
+            writer: Mutex::new(Writer {
+                file: None,
+                size,
+                seq,
+            }),
+            live: broadcast::Sender::new(FOLLOW_BUFFER),
         }
     }
 
-    fn push(&self, line: LogLine) {
-        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        if lines.len() == self.capacity {
-            lines.pop_front();
+    /// Stores one line written by `instance`.
+    pub fn push(&self, instance: &str, text: String) {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        w.seq += 1;
+        let stored = Stored {
+            seq: w.seq,
+            entry: LogEntry {
+                name: self.function.name.clone(),
+                namespace: self.function.namespace.clone(),
+                instance: instance.to_string(),
+                timestamp: format_rfc3339_nanos(SystemTime::now()),
+                text,
+            },
+        };
+        let Ok(mut line) = serde_json::to_vec(&stored) else {
+            return;
+        };
+        line.push(b'\n');
+        if w.size + line.len() as u64 > self.max_bytes {
+            w.file = None;
+            let _ = fs::rename(&self.current, &self.previous);
+            w.size = 0;
         }
-        lines.push_back(line);
+        if w.file.is_none() {
+            if let Some(dir) = self.current.parent() {
+                let _ = fs::create_dir_all(dir);
+            }
+            w.file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.current)
+                .ok();
+        }
+        if let Some(file) = w.file.as_mut()
+            && file.write_all(&line).is_ok()
+        {
+            w.size += line.len() as u64;
+        }
+        drop(w);
+        let _ = self.live.send(Arc::new(stored));
     }
 
-    /// The last `n` lines written by `replica`, oldest first.
-    pub fn tail(&self, replica: &str, n: usize) -> Vec<String> {
-        let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<String> = lines
-            .iter()
-            .rev()
-            .filter(|l| l.replica == replica)
-            .take(n)
-            .map(|l| l.text.clone())
+    fn matches(request: &LogRequest, stored: &Stored) -> bool {
+        request
+            .instance
+            .as_ref()
+            .is_none_or(|i| *i == stored.entry.instance)
+            && request.since.is_none_or(|since| {
+                parse_rfc3339(&stored.entry.timestamp).is_ok_and(|at| at >= since)
+            })
+    }
+
+    /// The stored lines `request` asks for, oldest first, and the last sequence number read.
+    fn stored(&self, request: &LogRequest) -> (Vec<Stored>, u64) {
+        let mut all = read_segment(&self.previous);
+        all.extend(read_segment(&self.current));
+        let last = all.last().map_or(0, |s| s.seq);
+        let mut lines: Vec<Stored> = all
+            .into_iter()
+            .filter(|s| Self::matches(request, s))
             .collect();
-        out.reverse();
-        out
+        if let Some(tail) = request.tail {
+            let skip = lines.len().saturating_sub(tail);
+            lines.drain(..skip);
+        }
+        (lines, last)
+    }
+
+    /// The last `n` lines of `instance`, for explaining a failed start.
+    pub fn tail(&self, instance: &str, n: usize) -> Vec<String> {
+        let request = LogRequest {
+            function: self.function.clone(),
+            instance: Some(instance.to_string()),
+            tail: Some(n),
+            since: None,
+            follow: false,
+        };
+        self.stored(&request)
+            .0
+            .into_iter()
+            .map(|s| s.entry.text)
+            .collect()
+    }
+
+    /// The lines `request` asks for; when following, new lines keep coming.
+    pub fn stream(&self, request: LogRequest) -> LogStream {
+        let live = self.live.subscribe();
+        let (stored, last_seq) = self.stored(&request);
+        let past = futures_util::stream::iter(stored.into_iter().map(|s| s.entry));
+        if !request.follow {
+            return Box::pin(past);
+        }
+        let future = futures_util::stream::unfold(live, move |mut live| {
+            let request = request.clone();
+            async move {
+                loop {
+                    match live.recv().await {
+                        Ok(s) if s.seq > last_seq && Self::matches(&request, &s) => {
+                            return Some((s.entry.clone(), live));
+                        }
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        });
+        Box::pin(past.chain(future))
+    }
+
+    /// Deletes the stored lines (the function was removed).
+    pub fn delete(&self) {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        w.file = None;
+        let _ = fs::remove_file(&self.current);
+        let _ = fs::remove_file(&self.previous);
     }
 }
 
-/// Reads `reader` line by line into `ring` and the platform log until it ends.
+/// Reads `reader` line by line into `store` and the platform log until it ends.
 pub(crate) fn capture(
     reader: impl AsyncRead + Send + Unpin + 'static,
-    ring: std::sync::Arc<LogRing>,
-    function: String,
+    store: Arc<LogStore>,
     replica: String,
-    stream: &'static str,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE));
@@ -83,13 +217,8 @@ pub(crate) fn capture(
                 }
                 Err(_) => break,
             };
-            tracing::info!(target: "function", "{function} {replica} {stream}: {text}");
-            ring.push(LogLine {
-                at: SystemTime::now(),
-                replica: replica.clone(),
-                stream,
-                text,
-            });
+            tracing::info!(target: "function", "{} {replica}: {text}", store.function);
+            store.push(&replica, text);
         }
     })
 }
@@ -97,34 +226,108 @@ pub(crate) fn capture(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn request(follow: bool) -> LogRequest {
+        LogRequest {
+            function: FunctionRef::parse("f"),
+            instance: None,
+            tail: None,
+            since: None,
+            follow,
+        }
+    }
 
     #[tokio::test]
-    async fn captures_lines_per_replica_and_bounds_them() {
-        let ring = Arc::new(LogRing::new(3));
-        capture(
-            &b"a\nb\n"[..],
-            ring.clone(),
-            "f".into(),
-            "f-1".into(),
-            "stdout",
-        )
-        .await
-        .unwrap();
-        capture(
-            &b"x\ny\nz"[..],
-            ring.clone(),
-            "f".into(),
-            "f-2".into(),
-            "stderr",
-        )
-        .await
-        .unwrap();
-        assert_eq!(ring.tail("f-2", 10), vec!["x", "y", "z"]);
-        assert!(
-            ring.tail("f-1", 10).is_empty(),
-            "capacity 3 keeps only the newest lines"
+    async fn stores_in_order_and_tails_per_replica() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LogStore::open(
+            dir.path().to_path_buf(),
+            FunctionRef::parse("f"),
+            1 << 20,
+        ));
+        capture(&b"a\nb\n"[..], store.clone(), "f-1".into())
+            .await
+            .unwrap();
+        capture(&b"x\ny\nz"[..], store.clone(), "f-2".into())
+            .await
+            .unwrap();
+        assert_eq!(store.tail("f-2", 2), vec!["y", "z"]);
+        let texts: Vec<String> = store.stream(request(false)).map(|e| e.text).collect().await;
+        assert_eq!(texts, ["a", "b", "x", "y", "z"]);
+        let one: Vec<LogEntry> = store
+            .stream(LogRequest {
+                instance: Some("f-1".into()),
+                tail: Some(1),
+                ..request(false)
+            })
+            .collect()
+            .await;
+        assert_eq!(
+            (one.len(), one[0].text.as_str(), one[0].name.as_str()),
+            (1, "b", "f")
         );
-        assert_eq!(ring.tail("f-2", 1), vec!["z"]);
+    }
+
+    #[tokio::test]
+    async fn survives_reopening_and_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path().to_path_buf(), FunctionRef::parse("f"), 2000);
+        for i in 0..200 {
+            store.push("f-1", format!("line {i}"));
+        }
+        drop(store);
+        let store = LogStore::open(dir.path().to_path_buf(), FunctionRef::parse("f"), 2000);
+        store.push("f-1", "after restart".into());
+        let texts: Vec<String> = store.stream(request(false)).map(|e| e.text).collect().await;
+        assert_eq!(texts.last().map(String::as_str), Some("after restart"));
+        assert_eq!(texts[texts.len() - 2], "line 199");
+        assert!(
+            texts.len() < 100,
+            "two segments of 2000 bytes hold far fewer than 200 lines"
+        );
+        let on_disk: u64 = fs::read_dir(dir.path().join("openfaas-fn"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(on_disk <= 4000, "{on_disk} bytes on disk");
+    }
+
+    #[tokio::test]
+    async fn following_streams_new_lines_without_gaps_or_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LogStore::open(
+            dir.path().to_path_buf(),
+            FunctionRef::parse("f"),
+            1 << 20,
+        ));
+        store.push("f-1", "old".into());
+        let mut follow = store.stream(request(true));
+        assert_eq!(follow.next().await.unwrap().text, "old");
+        store.push("f-1", "new".into());
+        let next = tokio::time::timeout(Duration::from_secs(5), follow.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.text, "new");
+    }
+
+    #[tokio::test]
+    async fn since_filters_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path().to_path_buf(), FunctionRef::parse("f"), 1 << 20);
+        store.push("f-1", "before".into());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let since = SystemTime::now();
+        store.push("f-1", "after".into());
+        let texts: Vec<String> = store
+            .stream(LogRequest {
+                since: Some(since),
+                ..request(false)
+            })
+            .map(|e| e.text)
+            .collect()
+            .await;
+        assert_eq!(texts, ["after"]);
     }
 }

@@ -21,7 +21,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ironfaas_spec::names::{DEFAULT_NAMESPACE, FunctionRef};
-use ironfaas_spec::provider::{FunctionRoute, Provider, ProviderError};
+use ironfaas_spec::provider::{FunctionRoute, LogRequest, LogStream, Provider, ProviderError};
 use ironfaas_spec::wire::{FunctionDeployment, FunctionStatus, ProviderInfo, VersionInfo};
 use ironfaas_store::FunctionStore;
 use ironfaas_store::manifest::Manifest;
@@ -124,7 +124,7 @@ impl LocalProvider {
         match prepared {
             Ok(run) => {
                 let replicas = record.replicas;
-                let function = Function::new(key.clone(), record, run);
+                let function = Function::new(key.clone(), record, run, &self.log_dir());
                 let run = function.run();
                 function.add_slots(replicas, &run, &self.slot_context(&function));
                 self.insert(function);
@@ -149,6 +149,11 @@ impl LocalProvider {
             Manifest::read_from(&dir).map_err(|e| ProviderError::Failed(e.to_string()))?;
         RunSpec::build(d, &manifest, &dir, &self.config, &self.resolver)
             .map_err(|e| ProviderError::Invalid(format!("function {}: {e}", d.service)))
+    }
+
+    /// Where function logs are kept.
+    fn log_dir(&self) -> PathBuf {
+        self.config.data_dir.join("logs")
     }
 
     fn slot_context(&self, function: &Arc<Function>) -> SlotContext {
@@ -273,6 +278,13 @@ impl Provider for LocalProvider {
         }
         namespaces.sort();
         Ok(namespaces)
+    }
+
+    async fn logs(&self, request: LogRequest) -> Result<LogStream, ProviderError> {
+        let function = self
+            .get(&request.function)
+            .ok_or_else(|| ProviderError::NotFound(request.function.clone()))?;
+        Ok(function.logs.stream(request))
     }
 
     fn route(&self, name: &str, namespace: &str) -> Option<Arc<FunctionRoute>> {

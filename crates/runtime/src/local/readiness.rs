@@ -85,6 +85,79 @@ pub(crate) async fn probe(endpoint: &Endpoint, path: &str) -> io::Result<u16> {
         })
 }
 
+/// The environment variable naming the file descriptor a replica may write one byte to as
+/// soon as it accepts connections; the platform then routes to it without waiting for a probe.
+pub(crate) const READY_FD_ENV: &str = "IRONFAAS_READY_FD";
+/// The descriptor number the replica gets the pipe on.
+const READY_FD: i32 = 3;
+
+/// A pipe on which a starting replica says "ready".
+pub(crate) struct ReadyPipe {
+    read: std::os::fd::OwnedFd,
+    write: std::os::fd::OwnedFd,
+}
+
+impl ReadyPipe {
+    /// A new pipe (both ends close-on-exec in this process).
+    pub(crate) fn new() -> io::Result<ReadyPipe> {
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
+        Ok(ReadyPipe { read, write })
+    }
+
+    /// Hands the write end to the child started by `cmd` as descriptor 3 and names it in its
+    /// environment.
+    pub(crate) fn give_to(&self, cmd: &mut tokio::process::Command) {
+        use std::os::fd::AsRawFd;
+        let write = self.write.as_raw_fd();
+        cmd.env(READY_FD_ENV, READY_FD.to_string());
+        #[allow(unsafe_code)]
+        // SAFETY: runs between fork and exec and only calls dup2, which is async-signal-safe;
+        // dup2 leaves the new descriptor without close-on-exec, so the child keeps it.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(write, READY_FD) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// After the child started: closes this process's write end and returns the read end.
+    pub(crate) fn into_receiver(self) -> io::Result<tokio::net::unix::pipe::Receiver> {
+        drop(self.write);
+        tokio::net::unix::pipe::Receiver::from_owned_fd(self.read)
+    }
+}
+
+/// Resolves when the replica writes to its ready pipe; never when it closes it silently.
+async fn signalled(pipe: Option<tokio::net::unix::pipe::Receiver>) {
+    if let Some(mut pipe) = pipe {
+        let mut byte = [0u8; 1];
+        if matches!(pipe.read(&mut byte).await, Ok(1)) {
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Waits until the replica says it is ready on its pipe or answers a probe, its process
+/// exits, or `limit` passes.
+pub(crate) async fn wait_ready_or_signal(
+    endpoint: &Endpoint,
+    path: &str,
+    child: &mut Child,
+    limit: Duration,
+    pipe: Option<tokio::net::unix::pipe::Receiver>,
+) -> Result<(), NotReady> {
+    tokio::select! {
+        biased;
+        () = signalled(pipe) => Ok(()),
+        result = wait_ready(endpoint, path, child, limit) => result,
+    }
+}
+
 /// Probes until the replica answers, its process exits, or `limit` passes.
 pub(crate) async fn wait_ready(
     endpoint: &Endpoint,

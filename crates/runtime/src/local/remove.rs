@@ -16,6 +16,7 @@ impl LocalProvider {
             ProviderError::Failed(format!("cannot delete the record of {key}: {e}"))
         })?;
         stop_all(function.take_slots(|_| true)).await;
+        function.logs.delete();
         tracing::info!("removed {key}");
         Ok(())
     }

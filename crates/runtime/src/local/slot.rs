@@ -10,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ironfaas_spec::provider::{Backend, Endpoint};
 use ironfaas_spec::template::Listen;
-use ironfaas_spec::wire::{InstanceStatus, format_rfc3339};
+use ironfaas_spec::timestamp::format_rfc3339;
+use ironfaas_spec::wire::InstanceStatus;
 use nix::sys::signal::Signal;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
@@ -18,8 +19,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::LocalConfig;
-use super::logs::{LogRing, capture};
-use super::readiness::wait_ready;
+use super::logs::{LogStore, capture};
+use super::readiness::{ReadyPipe, wait_ready_or_signal};
 use super::runspec::RunSpec;
 use crate::process::{isolate_group, signal_group};
 
@@ -87,8 +88,8 @@ pub(crate) struct SlotContext {
     pub config: Arc<LocalConfig>,
     /// Unique numbers for backends and socket names.
     pub ids: Arc<AtomicU64>,
-    /// The function's output ring.
-    pub logs: Arc<LogRing>,
+    /// The function's log.
+    pub logs: Arc<LogStore>,
     /// The function's name, for logs.
     pub function: String,
     /// Recomputes the function's ready backends; called after every phase change.
@@ -109,6 +110,8 @@ pub(crate) struct Slot {
 
 /// A running replica process.
 struct Running {
+    /// Where it says it is ready, until read.
+    ready_pipe: Option<tokio::net::unix::pipe::Receiver>,
     child: Child,
     pid: Option<u32>,
     endpoint: Endpoint,
@@ -278,27 +281,20 @@ impl Slot {
             }
         }
         isolate_group(&mut cmd);
+        let pipe = ReadyPipe::new().map_err(|e| format!("cannot create the ready pipe: {e}"))?;
+        pipe.give_to(&mut cmd);
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", run.program.display()))?;
-        let stdout = child.stdout.take().map(|r| {
-            capture(
-                r,
-                ctx.logs.clone(),
-                ctx.function.clone(),
-                self.name.clone(),
-                "stdout",
-            )
-        });
-        let stderr = child.stderr.take().map(|r| {
-            capture(
-                r,
-                ctx.logs.clone(),
-                ctx.function.clone(),
-                self.name.clone(),
-                "stderr",
-            )
-        });
+        let ready_pipe = pipe.into_receiver().ok();
+        let stdout = child
+            .stdout
+            .take()
+            .map(|r| capture(r, ctx.logs.clone(), self.name.clone()));
+        let stderr = child
+            .stderr
+            .take()
+            .map(|r| capture(r, ctx.logs.clone(), self.name.clone()));
         let (Some(stdout), Some(stderr)) = (stdout, stderr) else {
             return Err("the replica's output pipes were not set up".into());
         };
@@ -309,6 +305,7 @@ impl Slot {
             s.started_at = Some(SystemTime::now());
         });
         Ok(Running {
+            ready_pipe,
             child,
             pid,
             endpoint: endpoint.clone(),
@@ -374,7 +371,13 @@ async fn supervise(slot: Arc<Slot>, ctx: SlotContext) {
         };
         slot.set_phase(Phase::Starting, &ctx);
         let ready = tokio::select! {
-            r = wait_ready(&running.endpoint, &slot.run.ready_path, &mut running.child, config.ready_timeout) => r,
+            r = wait_ready_or_signal(
+                &running.endpoint,
+                &slot.run.ready_path,
+                &mut running.child,
+                config.ready_timeout,
+                running.ready_pipe.take(),
+            ) => r,
             () = slot.cancel.cancelled() => {
                 terminate(&mut running, config.stop_grace).await;
                 cleanup(&running.endpoint);

@@ -54,6 +54,8 @@ pub struct WatchdogConfig {
     pub write_timeout: Duration,
     /// The largest request body serializing mode reads (`max_body_bytes`).
     pub max_body: usize,
+    /// The descriptor to write one byte to once listening (`IRONFAAS_READY_FD`).
+    pub ready_fd: Option<i32>,
 }
 
 fn env_duration(
@@ -124,8 +126,22 @@ impl WatchdogConfig {
                 .unwrap_or_else(|| "application/octet-stream".into()),
             write_timeout: env_duration(lookup, "write_timeout", Duration::from_secs(30))?,
             max_body: env_number(lookup, "max_body_bytes", 64 << 20)?,
+            ready_fd: lookup("IRONFAAS_READY_FD")
+                .and_then(|fd| fd.trim().parse().ok())
+                .filter(|fd| *fd > 2),
         })
     }
+}
+
+/// Tells the platform that connections are accepted, and closes the descriptor so the
+/// processes started per request do not inherit it.
+fn signal_ready(fd: i32) {
+    use std::os::fd::FromRawFd;
+    #[allow(unsafe_code)]
+    // SAFETY: the platform handed this descriptor (IRONFAAS_READY_FD) to this process for
+    // exactly this one write; nothing else in the watchdog opens or uses it.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let _ = nix::unistd::write(&owned, b"1");
 }
 
 /// Shared by all requests of one watchdog.
@@ -222,6 +238,9 @@ pub async fn serve(config: WatchdogConfig, shutdown: impl Future<Output = ()>) -
             Bound::Unix(UnixListener::bind(path)?)
         }
     };
+    if let Some(fd) = config.ready_fd {
+        signal_ready(fd);
+    }
     let write_timeout = config.write_timeout;
     let state = Arc::new(State {
         config,
