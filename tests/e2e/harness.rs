@@ -60,6 +60,13 @@ impl Platform {
         Self::start_in(data, Some(dir), &[])
     }
 
+    /// Starts a platform on a free port with a fresh data dir and extra `serve` flags.
+    pub fn start_with(extra: &[&str]) -> Platform {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().to_path_buf();
+        Self::start_in(data, Some(dir), extra)
+    }
+
     /// Starts a platform on `data` (kept by the caller) with extra `serve` flags.
     pub fn start_in(data: PathBuf, keep: Option<tempfile::TempDir>, extra: &[&str]) -> Platform {
         let mut child = Command::new(ironfaas())

@@ -6,6 +6,8 @@ mod cli;
 mod examples;
 mod harness;
 mod lifecycle;
+mod observability;
+mod scaling;
 mod stack_errors;
 mod template_suites;
 mod templates;

@@ -1,6 +1,8 @@
-//! Readiness: a replica is ready when its server answers an HTTP request on its health path
-//! with anything but 503. Probes start at once and back off from 1 ms, so a fast server is
-//! routed to within a millisecond or two of listening.
+//! Readiness: a replica is ready when it writes to its ready pipe (`IRONFAAS_READY_FD`, which
+//! every ironfaas template does as soon as it listens) or when its server answers an HTTP
+//! request on its health path with anything but 503. Probes start at once and back off from
+//! 1 ms to 4 ms in the first second (20 ms later), so a fast server is routed to within a few
+//! milliseconds of listening even without the pipe.
 
 use std::io;
 use std::process::ExitStatus;
@@ -13,6 +15,8 @@ use tokio::process::Child;
 
 /// The longest pause between two probes.
 const MAX_PAUSE: Duration = Duration::from_millis(20);
+/// The longest pause between two probes in the first second, when most replicas get ready.
+const MAX_EARLY_PAUSE: Duration = Duration::from_millis(4);
 /// The longest one probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -183,7 +187,12 @@ pub(crate) async fn wait_ready(
             return Err(NotReady::TimedOut(limit, last));
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MAX_PAUSE);
+        let cap = if started.elapsed() < Duration::from_secs(1) {
+            MAX_EARLY_PAUSE
+        } else {
+            MAX_PAUSE
+        };
+        pause = (pause * 2).min(cap);
     }
 }
 

@@ -1,0 +1,154 @@
+//! Autoscaling on load, scale to zero and back, and the bounded wait for a replica.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Platform, Project, eventually, http, ok, text};
+
+fn status(platform: &Platform, name: &str) -> serde_json::Value {
+    http()
+        .get(format!("{}/system/function/{name}", platform.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn replicas(s: &serde_json::Value) -> u64 {
+    s["replicas"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn capacity_scaling_goes_up_under_load_and_back_to_min() {
+    let platform =
+        Platform::start_with(&["--autoscale-interval", "200ms", "--scale-down-window", "2s"]);
+    let project = Project::new();
+    project
+        .write(
+            "stack.yml",
+            "provider:\n  name: openfaas\nfunctions:\n  busy:\n    lang: python3-http\n    handler: ./busy\n    image: busy:1\n    labels:\n      com.openfaas.scale.type: capacity\n      com.openfaas.scale.target: \"2\"\n      com.openfaas.scale.target-proportion: \"1.0\"\n      com.openfaas.scale.min: \"1\"\n      com.openfaas.scale.max: \"3\"\n",
+        )
+        .write("busy/handler.py", "import time\ndef handle(event, context):\n    time.sleep(0.2)\n    return context.hostname\n");
+    ok(&platform.cli(project.path(), &["up"]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..12)
+        .map(|_| {
+            let (url, stop) = (platform.url.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut failures = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let r = http().get(format!("{url}/function/busy")).send().unwrap();
+                    failures += usize::from(!r.status().is_success());
+                }
+                failures
+            })
+        })
+        .collect();
+    let mut most = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) && most < 3 {
+        let s = status(&platform, "busy");
+        most = most.max(replicas(&s));
+        assert!(replicas(&s) <= 3, "max exceeded: {s}");
+        assert!(
+            s["instances"].as_array().unwrap().len() <= 3,
+            "more than max replicas run: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        most, 3,
+        "the load of 12 calls in flight with a target of 2 per replica must reach max"
+    );
+    stop.store(true, Ordering::Relaxed);
+    let failures: usize = load.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(failures, 0, "calls failed while scaling");
+    eventually(
+        "back to min after the load",
+        Duration::from_secs(20),
+        || replicas(&status(&platform, "busy")) == 1,
+    );
+}
+
+#[test]
+fn idle_function_goes_to_zero_and_the_next_calls_share_one_start() {
+    let platform = Platform::start_with(&["--autoscale-interval", "200ms"]);
+    let project = Project::new();
+    project
+        .write(
+            "stack.yml",
+            "provider:\n  name: openfaas\nfunctions:\n  sleepy:\n    lang: python3-http\n    handler: ./sleepy\n    image: sleepy:1\n    labels:\n      com.openfaas.scale.zero: \"true\"\n      com.openfaas.scale.zero-duration: 1s\n",
+        )
+        .write("sleepy/handler.py", "def handle(event, context):\n    return 'awake ' + context.hostname\n");
+    ok(&platform.cli(project.path(), &["up"]));
+    eventually("scaled to zero", Duration::from_secs(15), || {
+        replicas(&status(&platform, "sleepy")) == 0
+    });
+    let s = status(&platform, "sleepy");
+    assert!(
+        s["instances"].as_array().is_none_or(|i| i.is_empty()),
+        "{s}"
+    );
+
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let url = platform.url.clone();
+            std::thread::spawn(move || {
+                let r = http().get(format!("{url}/function/sleepy")).send().unwrap();
+                (r.status().as_u16(), r.text().unwrap())
+            })
+        })
+        .collect();
+    for call in calls {
+        let (code, body) = call.join().unwrap();
+        assert_eq!(code, 200, "{body}");
+        assert!(body.starts_with("awake sleepy-"), "{body}");
+    }
+    let s = status(&platform, "sleepy");
+    assert_eq!(
+        s["coldStarts"], 1,
+        "concurrent first calls must share one start: {s}"
+    );
+    assert_eq!(replicas(&s), 1);
+    assert_eq!(s["instances"].as_array().unwrap().len(), 1, "{s}");
+}
+
+#[test]
+fn a_replica_that_never_gets_ready_gives_503_after_the_bounded_wait() {
+    let platform =
+        Platform::start_with(&["--ready-timeout", "2s", "--scale-from-zero-timeout", "2s"]);
+    let project = Project::new();
+    project
+        .write(
+            "stack.yml",
+            "provider:\n  name: openfaas\nfunctions:\n  stuck:\n    lang: python3-http\n    handler: ./stuck\n    image: stuck:1\n",
+        )
+        .write("stuck/handler.py", "import time\ntime.sleep(3600)\ndef handle(event, context):\n    return 'never'\n");
+    let deploy = platform.cli(project.path(), &["up"]);
+    assert_eq!(deploy.status.code(), Some(1), "{:?}", text(&deploy));
+    assert!(
+        text(&deploy)
+            .1
+            .contains("did not answer its readiness probe within 2s"),
+        "{}",
+        text(&deploy).1
+    );
+    let started = Instant::now();
+    let r = http()
+        .get(format!("{}/function/stuck", platform.url))
+        .send()
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(r.status(), 503);
+    let body = r.text().unwrap();
+    assert!(body.contains("No replica became ready within 2s"), "{body}");
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "it waited only {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(15),
+        "it waited {waited:?}: not bounded"
+    );
+}
