@@ -12,3 +12,4 @@ mod stack_errors;
 mod template_suites;
 mod templates;
 mod up;
+mod updates;

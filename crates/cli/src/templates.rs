@@ -75,6 +75,35 @@ pub fn copy_dir(src: &Path, dest: &Path) -> io::Result<()> {
 }
 
 impl Template {
+    /// Writes the template's starter handler into `dest`: the contents of its handler folder,
+    /// or, for a template whose handler folder is the bundle root, all of its files.
+    pub fn scaffold_into(&self, dest: &Path) -> io::Result<()> {
+        let folder = self.config.handler_folder.trim_end_matches('/');
+        if folder == "." || folder.is_empty() {
+            return self.copy_into(dest);
+        }
+        let prefix = format!("{folder}/");
+        match &self.files {
+            Files::Embedded(lang) => {
+                for (rel, bytes, mode) in embedded_files(lang) {
+                    if let Some(inner) = rel.strip_prefix(&prefix) {
+                        write_file(&dest.join(inner), bytes, mode)?;
+                    }
+                }
+                Ok(())
+            }
+            Files::Disk(dir) => copy_dir(&dir.join(folder), dest),
+        }
+    }
+
+    /// `embedded`, or the folder the template comes from.
+    pub fn source(&self) -> String {
+        match &self.files {
+            Files::Embedded(_) => "embedded".into(),
+            Files::Disk(dir) => dir.display().to_string(),
+        }
+    }
+
     /// Copies the template's files (all but template.yml) into `dest`.
     pub fn copy_into(&self, dest: &Path) -> io::Result<()> {
         match &self.files {

@@ -6,9 +6,11 @@ mod describe;
 mod invoke;
 mod list;
 mod logs;
+mod new;
 mod remove;
 mod scale;
 mod serve;
+mod template;
 mod up;
 mod version;
 mod watchdog;
@@ -49,6 +51,10 @@ pub enum Command {
     /// Remove a function, or every function of the stack.
     #[command(alias = "rm", alias = "delete")]
     Remove(remove::RemoveArgs),
+    /// Create a function from a template and add it to the stack file.
+    New(new::NewArgs),
+    /// Work with templates.
+    Template(template::TemplateArgs),
     /// Set a function's number of replicas.
     Scale(scale::ScaleArgs),
     /// Show the CLI's version and the gateway's.
@@ -77,6 +83,8 @@ impl Command {
             Command::Logs(args) => logs::run(args).await,
             Command::Remove(args) => remove::run(args).await,
             Command::Scale(args) => scale::run(args).await,
+            Command::New(args) => new::run(args).await,
+            Command::Template(args) => template::run(args).await,
             Command::Version(args) => version::run(args).await,
             Command::Watchdog => watchdog::run().await,
         }
