@@ -7,6 +7,7 @@ mod examples;
 mod harness;
 mod lifecycle;
 mod observability;
+mod routes;
 mod scaling;
 mod stack_errors;
 mod template_suites;

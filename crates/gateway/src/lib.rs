@@ -6,6 +6,7 @@ mod autoscaler;
 pub mod body;
 mod metrics;
 mod proxy;
+mod routes;
 mod scale_from_zero;
 
 use std::convert::Infallible;
@@ -85,6 +86,7 @@ pub(crate) struct Gateway {
     served_by: HeaderValue,
     turn: AtomicUsize,
     waking: scale_from_zero::Waking,
+    routes: routes::RouteTable,
 }
 
 struct App {
@@ -97,8 +99,13 @@ async fn dispatch(
     req: Request<Incoming>,
     peer: Arc<Peer>,
 ) -> Result<Response<GatewayBody>, Infallible> {
-    if req.uri().path().starts_with(proxy::PREFIX) {
+    let path = req.uri().path();
+    if path.starts_with(proxy::PREFIX) {
         return Ok(proxy::invoke(&app.gateway, req, &peer).await);
+    }
+    if let Some((function, rest)) = app.gateway.routes.lookup(path) {
+        let rest = rest.to_string();
+        return Ok(proxy::invoke_route(&app.gateway, req, &peer, &function, &rest).await);
     }
     let response = app.router.clone().oneshot(req).await?;
     Ok(response.map(GatewayBody::Api))
@@ -121,7 +128,9 @@ pub async fn serve(
         served_by: HeaderValue::from_static(concat!("ironfaas/", env!("CARGO_PKG_VERSION"))),
         turn: AtomicUsize::new(0),
         waking: scale_from_zero::Waking::default(),
+        routes: routes::RouteTable::default(),
     });
+    gateway.routes.refresh(gateway.provider.as_ref()).await;
     let app = Arc::new(App {
         router: api::router(Arc::clone(&gateway)),
         gateway: Arc::clone(&gateway),
@@ -133,6 +142,7 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 gateway.pools.prune();
+                gateway.routes.refresh(gateway.provider.as_ref()).await;
             }
         })
     };

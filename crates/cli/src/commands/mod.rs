@@ -8,6 +8,7 @@ mod list;
 mod logs;
 mod new;
 mod remove;
+mod routes;
 mod scale;
 mod serve;
 mod template;
@@ -55,6 +56,8 @@ pub enum Command {
     New(new::NewArgs),
     /// Work with templates.
     Template(template::TemplateArgs),
+    /// List the custom routes (annotation com.ironfaas.route) and their functions.
+    Routes(routes::RoutesArgs),
     /// Set a function's number of replicas.
     Scale(scale::ScaleArgs),
     /// Show the CLI's version and the gateway's.
@@ -83,6 +86,7 @@ impl Command {
             Command::Logs(args) => logs::run(args).await,
             Command::Remove(args) => remove::run(args).await,
             Command::Scale(args) => scale::run(args).await,
+            Command::Routes(args) => routes::run(args).await,
             Command::New(args) => new::run(args).await,
             Command::Template(args) => template::run(args).await,
             Command::Version(args) => version::run(args).await,

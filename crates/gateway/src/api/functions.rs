@@ -43,7 +43,11 @@ pub(super) async fn deploy(
     State(gw): State<Arc<Gateway>>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    gw.provider.deploy(deployment(&body)?).await?;
+    let d = deployment(&body)?;
+    gw.routes.check(&d).map_err(ApiError::bad_request)?;
+    let deployed = gw.provider.deploy(d).await;
+    gw.routes.refresh(gw.provider.as_ref()).await;
+    deployed?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -51,7 +55,11 @@ pub(super) async fn update(
     State(gw): State<Arc<Gateway>>,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    gw.provider.update(deployment(&body)?).await?;
+    let d = deployment(&body)?;
+    gw.routes.check(&d).map_err(ApiError::bad_request)?;
+    let updated = gw.provider.update(d).await;
+    gw.routes.refresh(gw.provider.as_ref()).await;
+    updated?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -69,8 +77,11 @@ pub(super) async fn remove(
     } else {
         req.namespace
     };
-    gw.provider
+    let removed = gw
+        .provider
         .remove(&FunctionRef::new(req.function_name, namespace))
-        .await?;
+        .await;
+    gw.routes.refresh(gw.provider.as_ref()).await;
+    removed?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -26,6 +26,11 @@ pub(super) async fn namespaces(
     Ok(Json(gw.provider.namespaces().await?))
 }
 
+/// `GET /system/routes`: every custom route, longest prefix first.
+pub(super) async fn routes(State(gw): State<Arc<Gateway>>) -> Json<Vec<crate::routes::Route>> {
+    Json(gw.routes.all())
+}
+
 pub(super) async fn healthz() -> &'static str {
     "OK"
 }

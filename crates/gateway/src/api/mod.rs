@@ -35,6 +35,7 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/system/info", get(info::info))
         .route("/system/namespaces", get(info::namespaces))
         .route("/system/logs", get(logs::logs))
+        .route("/system/routes", get(info::routes))
         .route("/healthz", get(info::healthz))
         .route("/metrics", get(metrics::metrics))
         .fallback(not_found)

@@ -14,7 +14,8 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use hyper::body::Incoming;
 use ironfaas_spec::duration::format_duration;
 use ironfaas_spec::names::DEFAULT_NAMESPACE;
-use ironfaas_spec::provider::{AcquireError, Backend, InflightGuard};
+use ironfaas_spec::names::FunctionRef;
+use ironfaas_spec::provider::{AcquireError, Backend, FunctionRoute, InflightGuard};
 
 use self::headers::{CALL_ID, INTERNAL};
 use crate::Gateway;
@@ -92,17 +93,20 @@ fn pick(backends: &[Arc<Backend>], start: usize) -> Result<InflightGuard, Option
     Err(full_limit)
 }
 
-/// Proxies one call to a replica of the function the path names.
+/// The URI a replica sees: the path after the function's prefix, and the caller's query.
+fn upstream_uri(rest: &str, query: Option<&str>) -> Option<Uri> {
+    match query {
+        Some(q) => Uri::try_from(format!("{rest}?{q}")).ok(),
+        None => Uri::try_from(rest).ok(),
+    }
+}
+
+/// `ANY /function/NAME[.NAMESPACE][/PATH]`: proxies the call to the function the path names.
 pub(crate) async fn invoke(
     gateway: &Arc<Gateway>,
     req: Request<Incoming>,
     peer: &Peer,
 ) -> Response<GatewayBody> {
-    let started = Instant::now();
-    let start_nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
     let path = req.uri().path();
     let Some((name, namespace, rest)) = parse_target(&path[PREFIX.len()..]) else {
         return message(
@@ -110,6 +114,59 @@ pub(crate) async fn invoke(
             format!("no function in path {path}\n"),
         );
     };
+    let Some(route) = gateway.provider.route(name, namespace) else {
+        return message(
+            StatusCode::NOT_FOUND,
+            format!("function {name}.{namespace} not found\n"),
+        );
+    };
+    let Some(uri) = upstream_uri(rest, req.uri().query()) else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            format!("invalid path {}\n", req.uri()),
+        );
+    };
+    forward(gateway, req, peer, &route, uri).await
+}
+
+/// A call on a custom route (`com.ironfaas.route`): proxies it to the route's function with
+/// the rest of the path.
+pub(crate) async fn invoke_route(
+    gateway: &Arc<Gateway>,
+    req: Request<Incoming>,
+    peer: &Peer,
+    function: &FunctionRef,
+    rest: &str,
+) -> Response<GatewayBody> {
+    let Some(route) = gateway.provider.route(&function.name, &function.namespace) else {
+        return message(
+            StatusCode::NOT_FOUND,
+            format!("the function {function} of this route is gone\n"),
+        );
+    };
+    let Some(uri) = upstream_uri(rest, req.uri().query()) else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            format!("invalid path {}\n", req.uri()),
+        );
+    };
+    forward(gateway, req, peer, &route, uri).await
+}
+
+/// Proxies one call to a ready replica of `route`'s function, waking it when it has none.
+async fn forward(
+    gateway: &Arc<Gateway>,
+    req: Request<Incoming>,
+    peer: &Peer,
+    route: &FunctionRoute,
+    uri: Uri,
+) -> Response<GatewayBody> {
+    let started = Instant::now();
+    let start_nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let name = &route.function.name;
     if !matches!(
         *req.method(),
         Method::GET
@@ -125,18 +182,12 @@ pub(crate) async fn invoke(
             format!("method {} is not allowed\n", req.method()),
         );
     }
-    let Some(route) = gateway.provider.route(name, namespace) else {
-        return message(
-            StatusCode::NOT_FOUND,
-            format!("function {name}.{namespace} not found\n"),
-        );
-    };
     let metrics = gateway.metrics.function(&route.function);
     metrics.started();
     let turn = gateway.turn.fetch_add(1, Ordering::Relaxed);
     let mut picked = pick(&route.backends(), turn);
     if matches!(picked, Err(None)) {
-        match wait_for_replica(gateway, &route, &metrics).await {
+        match wait_for_replica(gateway, route, &metrics).await {
             Ok(()) => picked = pick(&route.backends(), turn),
             Err(NotReady::TimedOut(limit)) => {
                 metrics.finished(503, started.elapsed());
@@ -187,16 +238,6 @@ pub(crate) async fn invoke(
     let limit = exec_timeout.unwrap_or(gateway.config.upstream_timeout);
     let deadline = tokio::time::Instant::from_std(started + limit);
 
-    let uri = match req.uri().query() {
-        Some(q) => Uri::try_from(format!("{rest}?{q}")),
-        None => Uri::try_from(rest),
-    };
-    let Ok(uri) = uri else {
-        return message(
-            StatusCode::BAD_REQUEST,
-            format!("invalid path {}\n", req.uri()),
-        );
-    };
     let function = route.function.clone();
     let (mut parts, body) = req.into_parts();
     let call_id = parts
