@@ -500,6 +500,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn futures_can_move_between_threads() {
+        // The gateway runs these inside axum handlers and spawned tasks.
+        fn send<T: Send>(_: &T) {}
+        let (dir, store, digest) = store_with_bundle().await;
+        let body = futures_util::stream::empty::<Result<Bytes, std::io::Error>>();
+        send(&store.receive(body, &digest, 1));
+        send(&store.put_bundle("x:1", dir.path(), &digest));
+        send(&store.fetch_to(&digest, dir.path()));
+        send(&store.gc(&[]));
+    }
+
+    #[tokio::test]
     async fn unknown_image_says_how_to_build() {
         let (_dir, store, _) = store_with_bundle().await;
         let err = store.resolve("nope:latest").await.unwrap_err();
