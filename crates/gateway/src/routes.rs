@@ -108,7 +108,7 @@ mod tests {
                 namespace: "openfaas-fn".into(),
             })
             .collect();
-        v.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        v.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         t.routes.store(Arc::new(v));
         t
     }

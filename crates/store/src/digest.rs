@@ -16,6 +16,16 @@ impl Digest {
         Digest(Sha256::digest(bytes).into())
     }
 
+    /// The digest of everything fed to `hasher`.
+    pub(crate) fn from_hasher(hasher: Sha256) -> Digest {
+        Digest(hasher.finalize().into())
+    }
+
+    /// The digest whose 64 hex digits are `hex` (no `sha256:` prefix), if they are that.
+    pub(crate) fn from_hex(hex: &str) -> Option<Digest> {
+        format!("sha256:{hex}").parse().ok()
+    }
+
     /// The 64 lower-case hex digits, without the `sha256:` prefix.
     pub fn hex(&self) -> String {
         hex::encode(self.0)

@@ -3,13 +3,20 @@
 //! A bundle is a deterministic tar archive compressed with zstd, holding a function's runtime
 //! files, its handler and a [`manifest::Manifest`]. It is named by the sha256 digest of its
 //! bytes. The [`FunctionStore`] keeps bundles by digest and maps image references to digests,
-//! over `object_store` (a local directory today).
+//! over `object_store`: a local directory by default, or an S3 bucket ([`S3Config`]).
 
 pub mod bundle;
 pub mod digest;
+mod error;
 pub mod manifest;
+mod s3;
 mod store;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod unpack;
+mod upload;
 
 pub use digest::Digest;
-pub use store::{FunctionStore, StoreError, local_store_dir};
+pub use error::StoreError;
+pub use s3::{DEFAULT_REGION, MIN_PART_SIZE, S3Config, StoreLocation};
+pub use store::{BlobInfo, FunctionStore, GC_GRACE, GcReport, local_store_dir};
