@@ -13,7 +13,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Gid, Pid, Uid, setgroups, setresgid, setresuid};
 
 use super::cgroup::Cgroup;
-use super::mounts::{RealHost, Target, plan};
+use super::mounts::{RealHost, Target, plan, replaced};
 use super::seccomp::program_pipe;
 use super::{
     BUNDLE_DIR, SECRETS_DIR, SOCKET_DIR, SandboxError, SandboxSpec, SandboxSupport, WORK_DIR,
@@ -373,19 +373,15 @@ fn reachable(path: &Path, uid: u32) -> Result<(), String> {
 
 /// A program outside the bundle must be visible in the sandbox and executable by the function.
 fn check_program_visible(spec: &SandboxSpec, program: &Path) -> Result<(), SandboxError> {
-    let unseen = spec
-        .hidden
-        .iter()
-        .map(PathBuf::as_path)
-        .chain(["/tmp", "/run", "/proc", "/dev"].map(Path::new))
-        .find(|h| program.starts_with(h));
-    if let Some(h) = unseen {
+    let hidden = spec.hidden.iter().any(|h| program.starts_with(h));
+    if hidden || replaced(program) {
         return Err(SandboxError(format!(
-            "the program {} is under {}, which the sandbox of function {} does not show: \
+            "the program {} is in a directory the sandbox of function {} does not show (its \
+             own /proc, /dev, /tmp, /run, /var and /home replace the host's; hidden: {:?}): \
              install it elsewhere (for example /usr/local/bin) or put it in the bundle",
             program.display(),
-            h.display(),
-            spec.function
+            spec.function,
+            spec.hidden
         )));
     }
     let canonical = fs::canonicalize(program).map_err(|e| {
@@ -462,7 +458,9 @@ mod tests {
     #[test]
     fn programs_in_hidden_places_are_refused() {
         let err = check_program_visible(&spec(), Path::new("/data/bin/x")).unwrap_err();
-        assert!(err.0.contains("is under /data"), "{err}");
+        assert!(err.0.contains("does not show"), "{err}");
+        let err = check_program_visible(&spec(), Path::new("/var/lib/x")).unwrap_err();
+        assert!(err.0.contains("/var"), "{err}");
     }
 
     #[test]

@@ -12,8 +12,10 @@
 //!
 //! What a function sees:
 //! - the host file system read-only, as any unprivileged local user would (files it may not
-//!   read stay unreadable), with `/proc` (its own PID namespace only), a minimal `/dev`, and
-//!   fresh `/run` (read-only) and `/tmp` (writable tmpfs) instead of the host's;
+//!   read stay unreadable), with `/proc` (its own PID namespace only), a minimal `/dev`, a
+//!   writable tmpfs `/tmp` (and `/dev/shm`; `/var/tmp` links to `/tmp`), and its own empty,
+//!   read-only `/run`, `/var` and `/home` instead of the host's (host state and users' files
+//!   stay out);
 //! - the paths in [`SandboxSpec::hidden`] (the platform's data dir: bundles, secrets, queue)
 //!   replaced by empty read-only directories;
 //! - its bundle read-only at [`BUNDLE_DIR`] (also its working directory), its secrets
