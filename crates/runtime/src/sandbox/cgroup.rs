@@ -92,10 +92,16 @@ impl CgroupRoot {
                 "cannot read /proc/self/mountinfo to find the cgroup controllers: {e}"
             ))
         })?;
-        CgroupRoot::from_hierarchies(&hierarchies(&mountinfo))
+        CgroupRoot::from_hierarchies(&hierarchies(&mountinfo), |path| {
+            fs::read_to_string(path).unwrap_or_default()
+        })
     }
 
-    fn from_hierarchies(found: &[Hierarchy]) -> Result<CgroupRoot, SandboxError> {
+    /// The root from the mounted hierarchies; `read` gives a file's text (empty if absent).
+    fn from_hierarchies(
+        found: &[Hierarchy],
+        read: impl Fn(&Path) -> String,
+    ) -> Result<CgroupRoot, SandboxError> {
         let v1: Vec<Option<&Hierarchy>> = CONTROLLERS
             .iter()
             .map(|c| {
@@ -118,8 +124,7 @@ impl CgroupRoot {
         }
         let mut missing_v2 = Vec::new();
         for h in found.iter().filter(|h| h.v1_controllers.is_none()) {
-            let available =
-                fs::read_to_string(h.mount_point.join("cgroup.controllers")).unwrap_or_default();
+            let available = read(&h.mount_point.join("cgroup.controllers"));
             let missing: Vec<&str> = CONTROLLERS
                 .iter()
                 .copied()
@@ -464,7 +469,7 @@ mod tests {
 
     #[test]
     fn v1_controllers_win_in_the_hybrid_layout() {
-        let root = CgroupRoot::from_hierarchies(&hierarchies(HYBRID)).unwrap();
+        let root = CgroupRoot::from_hierarchies(&hierarchies(HYBRID), |_| String::new()).unwrap();
         assert_eq!(root.version(), CgroupVersion::V1);
         assert_eq!(
             root.dirs(),
@@ -487,9 +492,25 @@ mod tests {
                     s.push('\n');
                     s
                 });
-        let err = CgroupRoot::from_hierarchies(&hierarchies(&no_pids)).unwrap_err();
+        let err =
+            CgroupRoot::from_hierarchies(&hierarchies(&no_pids), |_| String::new()).unwrap_err();
         assert!(err.0.contains("cgroup v1 lacks pids"), "{err}");
         assert!(err.0.contains("lacks memory, cpu, pids"), "{err}");
+    }
+
+    #[test]
+    fn a_cgroup2_mount_with_the_controllers_is_used() {
+        let unified = "30 25 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        let root = CgroupRoot::from_hierarchies(&hierarchies(unified), |path| {
+            assert_eq!(path, Path::new("/sys/fs/cgroup/cgroup.controllers"));
+            "cpuset cpu io memory hugetlb pids rdma misc".to_string()
+        })
+        .unwrap();
+        assert_eq!(root.version(), CgroupVersion::V2);
+        assert_eq!(root.dirs(), [PathBuf::from("/sys/fs/cgroup/ironfaas")]);
+        let err =
+            CgroupRoot::from_hierarchies(&hierarchies(unified), |_| "cpu io".into()).unwrap_err();
+        assert!(err.0.contains("/sys/fs/cgroup lacks memory, pids"), "{err}");
     }
 
     #[test]

@@ -48,7 +48,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use ironfaas_spec::stack::quantity::{parse_cpu_millis, parse_memory};
-use ironfaas_spec::wire::FunctionResources;
+use ironfaas_spec::wire::{FunctionResources, FunctionSpec};
 
 pub use cgroup::{Cgroup, CgroupRoot, CgroupVersion};
 pub use dirs::{prepare_owned_dir, write_secrets};
@@ -66,6 +66,12 @@ pub const SOCKET_DIR: &str = "/run/ironfaas";
 pub const WORK_DIR: &str = "/var/openfaas/work";
 /// The annotation that turns the network off for a function (`none`).
 pub const NETWORK_ANNOTATION: &str = "com.ironfaas.network";
+
+/// Whether `spec` keeps the network: everything but `com.ironfaas.network: none` does.
+pub fn wants_network(spec: &FunctionSpec) -> bool {
+    spec.annotation(NETWORK_ANNOTATION)
+        .is_none_or(|v| !v.trim().eq_ignore_ascii_case("none"))
+}
 
 /// Why a sandbox could not be set up; the text says what failed and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -250,6 +256,18 @@ mod unit_tests {
         assert!(err("0", "", 64).contains("limits.memory is 0"));
         assert!(err("", "0m", 64).contains("limits.cpu is 0"));
         assert!(err("", "", 2).contains("at least 4"));
+    }
+
+    #[test]
+    fn the_network_annotation_turns_it_off() {
+        let mut spec = FunctionSpec::default();
+        assert!(wants_network(&spec));
+        spec.annotations = Some(
+            [(NETWORK_ANNOTATION.to_string(), "none".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        assert!(!wants_network(&spec));
     }
 
     #[test]
