@@ -126,8 +126,8 @@ impl Sandbox {
         };
         #[allow(unsafe_code)]
         // SAFETY: the closure runs in the child between fork and exec. It only makes system
-        // calls (write, setgroups, setresgid, setresuid, prctl, fcntl) on values prepared
-        // before the fork, and allocates nothing.
+        // calls (write, setgroups, setresgid, setresuid, prctl, close_range, fcntl, getrlimit)
+        // on values prepared before the fork, and allocates nothing.
         unsafe {
             cmd.pre_exec(move || child.run());
         }
@@ -202,9 +202,53 @@ impl ChildSetup {
         nix::sys::prctl::set_no_new_privs()?;
         // Changing uid cleared the parent-death signal: set it again.
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+        // Descriptors the platform inherited without close-on-exec would reach the function
+        // (bwrap passes on what it gets): close them all at exec but the filter's.
+        close_all_on_exec()?;
         fcntl(&self.seccomp, FcntlArg::F_SETFD(FdFlag::empty()))?;
         Ok(())
     }
+}
+
+/// Marks every descriptor from 3 up close-on-exec.
+fn close_all_on_exec() -> io::Result<()> {
+    #[allow(unsafe_code)]
+    // SAFETY: close_range only changes descriptor flags; no memory is passed.
+    let marked = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if marked == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::ENOSYS) && err.raw_os_error() != Some(libc::EINVAL) {
+        return Err(err);
+    }
+    // Kernels before 5.11: one by one, up to the descriptor limit.
+    let mut limit = libc::rlimit {
+        rlim_cur: 1024,
+        rlim_max: 1024,
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: getrlimit writes one rlimit into the local it is given.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    let limit = i32::try_from(limit.rlim_cur.min(1 << 16)).unwrap_or(1024);
+    for fd in 3..limit {
+        #[allow(unsafe_code)]
+        // SAFETY: fcntl on a number that may not be an open descriptor fails with EBADF and
+        // changes nothing.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+    Ok(())
 }
 
 /// The parent of `pid`, from /proc/PID/stat.

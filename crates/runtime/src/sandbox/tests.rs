@@ -184,6 +184,7 @@ fn report(stdout: &str) -> impl Fn(&str) -> String + '_ {
 const LOOK_AROUND: &str = r#"#!/bin/sh
 echo "pids=$(ls /proc | grep -E '^[0-9]+$' | tr '\n' ' ')"
 can_write() { if (echo x > "$1") 2>/dev/null; then echo yes; else echo no; fi; }
+echo "fds=$(ls /proc/self/fd | tr '\n' ' ')"
 echo "uid=$(id -u)"
 echo "gid=$(id -g)"
 echo "groups=$(id -G)"
@@ -237,6 +238,11 @@ async fn a_function_sees_only_its_own_files_and_processes() {
     assert_eq!(get("groups"), uid, "and no other group");
     assert_ne!(get("uid"), "0");
     assert_eq!(get("cwd"), BUNDLE_DIR);
+    assert_eq!(
+        get("fds").trim(),
+        "0 1 2 3",
+        "no descriptor of the platform leaks in (3 is ls reading the directory)"
+    );
     assert_eq!(get("hostname"), spec.replica);
     assert_eq!(
         get("socket"),
