@@ -477,7 +477,7 @@ refused = 0
 for _ in range(100):
     try:
         if os.fork() == 0:
-            time.sleep(3)
+            time.sleep(30)
             os._exit(0)
         children += 1
     except BlockingIOError:
