@@ -4,6 +4,7 @@
 
 pub mod local;
 pub mod process;
+pub mod sandbox;
 #[cfg(test)]
 mod testutil;
 pub mod watchdog;
