@@ -69,10 +69,21 @@ impl Platform {
 
     /// Starts a platform on `data` (kept by the caller) with extra `serve` flags.
     pub fn start_in(data: PathBuf, keep: Option<tempfile::TempDir>, extra: &[&str]) -> Platform {
+        Self::start_in_env(data, keep, extra, &[])
+    }
+
+    /// Starts a platform on `data` with extra `serve` flags and environment variables.
+    pub fn start_in_env(
+        data: PathBuf,
+        keep: Option<tempfile::TempDir>,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Platform {
         let mut child = Command::new(ironfaas())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("IRONFAAS_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

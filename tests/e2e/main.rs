@@ -10,6 +10,7 @@ mod observability;
 mod routes;
 mod scaling;
 mod stack_errors;
+mod store;
 mod template_suites;
 mod templates;
 mod up;

@@ -22,10 +22,18 @@ const QUICK: Duration = Duration::from_secs(30);
 /// Deploys wait until replicas are ready.
 const DEPLOY: Duration = Duration::from_secs(180);
 
+/// A request body: complete, or streamed from a file.
+pub type RequestBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// A complete request body.
+pub fn full(bytes: Bytes) -> RequestBody {
+    Full::new(bytes).map_err(|e| match e {}).boxed()
+}
+
 /// A client of one gateway.
 pub struct Client {
     base: String,
-    http: HttpClient<HttpConnector, Full<Bytes>>,
+    http: HttpClient<HttpConnector, RequestBody>,
 }
 
 /// Whether a deploy created a function or updated one.
@@ -76,7 +84,7 @@ impl Client {
         method: Method,
         path_and_query: &str,
         headers: &[(String, String)],
-        body: Bytes,
+        body: RequestBody,
         limit: Duration,
     ) -> CmdResult<Answer> {
         let mut req = Request::builder()
@@ -86,7 +94,7 @@ impl Client {
             req = req.header(k.as_str(), v.as_str());
         }
         let req = req
-            .body(Full::new(body))
+            .body(body)
             .map_err(|e| Failure::input(format!("invalid request: {e}")))?;
         let response = tokio::time::timeout(limit, self.http.request(req))
             .await
@@ -119,7 +127,7 @@ impl Client {
                 method,
                 path,
                 &headers,
-                Bytes::from(json.unwrap_or_default()),
+                full(Bytes::from(json.unwrap_or_default())),
                 limit,
             )
             .await?;

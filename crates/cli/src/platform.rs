@@ -24,6 +24,8 @@ pub struct PlatformOptions {
     pub gateway: GatewayConfig,
     /// How long a replica may take to become ready.
     pub ready_timeout: Duration,
+    /// The function store: `s3://BUCKET/PREFIX` (or a path); the data dir's store when unset.
+    pub store: Option<String>,
 }
 
 /// A running platform.
@@ -38,6 +40,17 @@ pub struct Platform {
 /// The local function store of a data dir.
 pub fn local_store(data_dir: &Path) -> CmdResult<FunctionStore> {
     FunctionStore::local(&local_store_dir(data_dir)).map_err(|e| Failure::failed(e.to_string()))
+}
+
+/// The function store at `location` (`s3://BUCKET/PREFIX?endpoint=…`, `file:///dir` or a path,
+/// with credentials from the `AWS_*` variables), else the data dir's.
+pub async fn open_store(location: Option<&str>, data_dir: &Path) -> CmdResult<FunctionStore> {
+    match location {
+        Some(location) => FunctionStore::open(location)
+            .await
+            .map_err(|e| Failure::failed(format!("function store {location}: {e}"))),
+        None => local_store(data_dir),
+    }
 }
 
 impl Platform {
@@ -64,13 +77,15 @@ impl Platform {
         let mut config = LocalConfig::new(&options.data_dir, exe);
         config.ready_timeout = options.ready_timeout;
         config.max_exec_timeout = options.gateway.upstream_timeout;
-        let provider = LocalProvider::open(config, local_store(&options.data_dir)?)
+        let store = open_store(options.store.as_deref(), &options.data_dir).await?;
+        let provider = LocalProvider::open(config, store.clone())
             .await
             .map_err(Failure::failed)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(ironfaas_gateway::serve(
             listener,
             provider.clone(),
+            Some(store),
             options.gateway,
             async move {
                 let _ = stopped.await;

@@ -44,6 +44,8 @@ pub struct GatewayConfig {
     pub autoscale_interval: Duration,
     /// Replicas are removed only when no recommendation of this long window needed them.
     pub scale_down_window: Duration,
+    /// The largest bundle `PUT /system/store/bundles` accepts.
+    pub max_bundle_bytes: u64,
 }
 
 impl Default for GatewayConfig {
@@ -55,6 +57,7 @@ impl Default for GatewayConfig {
             scale_from_zero_timeout: Duration::from_secs(30),
             autoscale_interval: autoscaler::DEFAULT_INTERVAL,
             scale_down_window: Duration::from_secs(30),
+            max_bundle_bytes: 1 << 30,
         }
     }
 }
@@ -87,6 +90,7 @@ pub(crate) struct Gateway {
     turn: AtomicUsize,
     waking: scale_from_zero::Waking,
     routes: routes::RouteTable,
+    store: Option<ironfaas_store::FunctionStore>,
 }
 
 struct App {
@@ -111,11 +115,13 @@ async fn dispatch(
     Ok(response.map(GatewayBody::Api))
 }
 
-/// Serves the gateway on `listener` until `shutdown` resolves, then lets in-flight calls
+/// Serves the gateway on `listener` (with `store`, the function store the provider reads, for
+/// pushes) until `shutdown` resolves, then lets in-flight calls
 /// finish (up to the shutdown grace).
 pub async fn serve(
     listener: TcpListener,
     provider: Arc<dyn Provider>,
+    store: Option<ironfaas_store::FunctionStore>,
     config: GatewayConfig,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -129,6 +135,7 @@ pub async fn serve(
         turn: AtomicUsize::new(0),
         waking: scale_from_zero::Waking::default(),
         routes: routes::RouteTable::default(),
+        store,
     });
     gateway.routes.refresh(gateway.provider.as_ref()).await;
     let app = Arc::new(App {

@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 
 use super::deploy::key_value;
 use super::{GatewayArgs, NamespaceArgs};
+use crate::client::full;
 use crate::failure::{CmdResult, Failure};
 
 /// Arguments of `invoke`.
@@ -96,7 +97,13 @@ pub(super) async fn run(args: InvokeArgs) -> CmdResult {
         .map_err(|e| Failure::input(format!("cannot read stdin: {e}")))?;
     let client = args.gateway.client(None)?;
     let mut answer = client
-        .send(method, &path, &headers, Bytes::from(body), args.timeout)
+        .send(
+            method,
+            &path,
+            &headers,
+            full(Bytes::from(body)),
+            args.timeout,
+        )
         .await?;
     let mut stdout = std::io::stdout().lock();
     while let Some(frame) = answer.body.frame().await {

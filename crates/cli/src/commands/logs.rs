@@ -12,6 +12,7 @@ use ironfaas_spec::timestamp::{format_rfc3339, parse_rfc3339};
 use ironfaas_spec::wire::LogEntry;
 
 use super::{GatewayArgs, NamespaceArgs};
+use crate::client::full;
 use crate::failure::{CmdResult, Failure};
 
 /// Arguments of `logs`.
@@ -77,7 +78,7 @@ pub(super) async fn run(args: LogsArgs) -> CmdResult {
             Method::GET,
             &query,
             &[],
-            Bytes::new(),
+            full(Bytes::new()),
             Duration::from_secs(30),
         )
         .await?;

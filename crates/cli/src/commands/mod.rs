@@ -7,10 +7,12 @@ mod invoke;
 mod list;
 mod logs;
 mod new;
+mod push;
 mod remove;
 mod routes;
 mod scale;
 mod serve;
+mod store;
 mod template;
 mod up;
 mod version;
@@ -38,6 +40,10 @@ pub enum Command {
     Up(up::UpArgs),
     /// Build the stack's functions into bundles in the function store.
     Build(build::BuildArgs),
+    /// Upload the stack's built bundles to the gateway's function store (or to --store).
+    Push(push::PushArgs),
+    /// The gateway's function store: list, remove, gc.
+    Store(store::StoreArgs),
     /// Deploy the stack's functions (or one image) to the gateway.
     Deploy(deploy::DeployArgs),
     /// Call a function: the request body is read from stdin.
@@ -80,6 +86,8 @@ impl Command {
             Command::Up(args) => up::run(args).await,
             Command::Build(args) => build::run(args).await,
             Command::Deploy(args) => deploy::run(args).await,
+            Command::Push(args) => push::run(args).await,
+            Command::Store(args) => store::run(args).await,
             Command::Invoke(args) => invoke::run(args).await,
             Command::List(args) => list::run(args).await,
             Command::Describe(args) => describe::run(args).await,

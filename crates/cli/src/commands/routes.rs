@@ -8,6 +8,7 @@ use http::Method;
 use http_body_util::BodyExt;
 
 use super::GatewayArgs;
+use crate::client::full;
 use crate::failure::{CmdResult, Failure};
 use crate::output::table;
 
@@ -35,7 +36,7 @@ pub(super) async fn run(args: RoutesArgs) -> CmdResult {
             Method::GET,
             "/system/routes",
             &[],
-            Bytes::new(),
+            full(Bytes::new()),
             Duration::from_secs(30),
         )
         .await?;

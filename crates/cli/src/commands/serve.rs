@@ -30,6 +30,11 @@ pub struct PlatformArgs {
     /// How often the autoscaler looks at each function's load.
     #[arg(long, env = "IRONFAAS_AUTOSCALE_INTERVAL", default_value = "1s", value_parser = duration_arg)]
     pub autoscale_interval: Duration,
+    /// The function store: s3://BUCKET/PREFIX[?endpoint=URL&region=R&allow_http=true] for S3
+    /// or MinIO (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), or a folder; by
+    /// default the data dir's store folder.
+    #[arg(long, env = "IRONFAAS_STORE", value_name = "URL")]
+    pub store: Option<String>,
     /// The autoscaler removes replicas only when no recommendation of this window needed them.
     #[arg(long, env = "IRONFAAS_SCALE_DOWN_WINDOW", default_value = "30s", value_parser = duration_arg)]
     pub scale_down_window: Duration,
@@ -50,6 +55,7 @@ impl PlatformArgs {
                 ..GatewayConfig::default()
             },
             ready_timeout: self.ready_timeout,
+            store: self.store.clone(),
         }
     }
 }

@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::build::{build_all, stack_dir_guess};
 use super::deploy::{deploy_all, stack_deployment};
+use super::push::{PushTarget, push_all};
 use super::serve::PlatformArgs;
 use super::{GatewayArgs, StackArgs, load_stack};
 use crate::client::Client;
@@ -58,6 +59,12 @@ pub(super) async fn run(args: UpArgs) -> CmdResult {
     let client = args.gateway.client(Some(&stack))?;
     let deployments = stack.functions.iter().map(stack_deployment).collect();
     if client.healthy(Duration::from_millis(800)).await {
+        push_all(
+            &stack,
+            &args.platform.data_dir,
+            &PushTarget::Gateway(&client),
+        )
+        .await?;
         return deploy_all(&client, deployments).await;
     }
     let Some(listen) = loopback_addr(client.base()) else {
@@ -74,7 +81,16 @@ pub(super) async fn run(args: UpArgs) -> CmdResult {
         platform.addr,
         args.platform.data_dir.resolve().display()
     );
-    let deployed = deploy_all(&client, deployments).await;
+    let deployed = match push_all(
+        &stack,
+        &args.platform.data_dir,
+        &PushTarget::Gateway(&client),
+    )
+    .await
+    {
+        Ok(()) => deploy_all(&client, deployments).await,
+        Err(e) => Err(e),
+    };
     if let Err(e) = deployed {
         let _ = platform.stop().await;
         return Err(e);

@@ -7,6 +7,7 @@ mod info;
 mod logs;
 mod metrics;
 mod scale;
+mod store;
 
 use std::sync::Arc;
 
@@ -36,6 +37,9 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/system/namespaces", get(info::namespaces))
         .route("/system/logs", get(logs::logs))
         .route("/system/routes", get(info::routes))
+        .route("/system/store", get(store::list).delete(store::remove))
+        .route("/system/store/bundles", axum::routing::put(store::push))
+        .route("/system/store/gc", post(store::gc))
         .route("/healthz", get(info::healthz))
         .route("/metrics", get(metrics::metrics))
         .fallback(not_found)

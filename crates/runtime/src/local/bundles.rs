@@ -39,12 +39,35 @@ impl BundleCache {
                 format!("cannot clear the incomplete bundle {}: {e}", path.display())
             })?;
         }
-        let bytes = self.store.fetch(digest).await.map_err(|e| e.to_string())?;
-        let dest = path.clone();
-        tokio::task::spawn_blocking(move || unpack(&bytes[..], &dest, &UnpackLimits::default()))
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
+        let staged = tempfile::NamedTempFile::new_in(&self.dir).map_err(|e| {
+            format!(
+                "cannot stage bundle {digest} in {}: {e}",
+                self.dir.display()
+            )
+        })?;
+        self.store
+            .fetch_to(digest, staged.path())
             .await
-            .map_err(|e| format!("unpacking {digest} failed: {e}"))?
-            .map_err(|e| format!("bundle {digest}: {e}"))?;
+            .map_err(|e| e.to_string())?;
+        let dest = path.clone();
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(staged.path()).map_err(|e| {
+                ironfaas_store::unpack::UnpackError::Io {
+                    path: staged.path().to_path_buf(),
+                    source: e,
+                }
+            })?;
+            unpack(
+                std::io::BufReader::new(file),
+                &dest,
+                &UnpackLimits::default(),
+            )
+        })
+        .await
+        .map_err(|e| format!("unpacking {digest} failed: {e}"))?
+        .map_err(|e| format!("bundle {digest}: {e}"))?;
         Ok(path)
     }
 }
