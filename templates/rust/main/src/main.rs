@@ -134,9 +134,9 @@ fn trim_line(line: &[u8]) -> &[u8] {
 
 fn is_token(bytes: &[u8]) -> bool {
     !bytes.is_empty()
-        && bytes.iter().all(|&b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn trim_ows(mut bytes: &[u8]) -> &[u8] {
@@ -302,7 +302,10 @@ fn http_date() -> String {
 /// Why a handler's response cannot be sent, if it cannot.
 fn invalid(resp: &Response) -> Option<String> {
     if !(200..=999).contains(&resp.status) {
-        return Some(format!("invalid status {} (must be 200 to 999)", resp.status));
+        return Some(format!(
+            "invalid status {} (must be 200 to 999)",
+            resp.status
+        ));
     }
     for (name, value) in &resp.headers {
         if !is_token(name.as_bytes()) || value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
@@ -318,7 +321,10 @@ fn encode(resp: &Response, mut keep_alive: bool, http10: bool, with_body: bool) 
     let _ = write!(out, "HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status));
     for (name, value) in &resp.headers {
         if name.eq_ignore_ascii_case("connection") {
-            if value.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")) {
+            if value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("close"))
+            {
                 keep_alive = false;
             }
             continue;
@@ -518,7 +524,13 @@ fn serve<R: Read, W: Write>(reader: R, mut writer: W) {
             Ok(true) => {}
             Ok(false) | Err(Fail::Gone) => return,
             Err(Fail::Bad(status, message)) => {
-                let _ = send(&mut writer, &plain(status, &format!("{message}\n")), false, false, false);
+                let _ = send(
+                    &mut writer,
+                    &plain(status, &format!("{message}\n")),
+                    false,
+                    false,
+                    false,
+                );
                 return;
             }
         }
@@ -566,7 +578,13 @@ fn signal_ready(fd: Option<c_int>) {
 /// On SIGTERM/SIGINT: stop accepting, wait for the requests in flight, exit 0.
 fn drain(mut signals: UnixStream, wake: Option<SocketAddr>, socket_path: Option<PathBuf>) {
     let mut byte = [0u8; 1];
-    while !matches!(signals.read(&mut byte), Ok(1)) {}
+    loop {
+        match signals.read(&mut byte) {
+            Ok(1) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            _ => return,
+        }
+    }
     DRAINING.store(true, Ordering::SeqCst);
     // Wake the accept loop so that it closes the listening socket.
     match (&socket_path, wake) {
@@ -595,7 +613,9 @@ fn spawn_connection(serve: impl FnOnce() + Send + 'static) {
 
 fn main() {
     // Read (and hide from child processes) before any other thread exists.
-    let ready_fd = std::env::var("IRONFAAS_READY_FD").ok().and_then(|v| v.parse().ok());
+    let ready_fd = std::env::var("IRONFAAS_READY_FD")
+        .ok()
+        .and_then(|v| v.parse().ok());
     std::env::remove_var("IRONFAAS_READY_FD");
 
     let (signals_in, signals_out) = UnixStream::pair().expect("socketpair");

@@ -17,7 +17,7 @@
 //! Standard library only.
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 /// Request headers in the order they arrived; names are looked up case-insensitively.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -146,6 +146,7 @@ impl Default for Response {
 
 impl Response {
     /// An empty response with `status` and no headers.
+    #[must_use]
     pub fn new(status: u16) -> Response {
         Response {
             status,
@@ -155,21 +156,25 @@ impl Response {
     }
 
     /// 200 with a `text/plain; charset=utf-8` body.
+    #[must_use]
     pub fn text(body: impl Into<String>) -> Response {
         Response::bytes("text/plain; charset=utf-8", body.into().into_bytes())
     }
 
     /// 200 with a `text/html; charset=utf-8` body.
+    #[must_use]
     pub fn html(body: impl Into<String>) -> Response {
         Response::bytes("text/html; charset=utf-8", body.into().into_bytes())
     }
 
     /// 200 with an `application/json` body that is already JSON text (see [`json_string`]).
+    #[must_use]
     pub fn json_str(json: impl Into<String>) -> Response {
         Response::bytes("application/json", json.into().into_bytes())
     }
 
     /// 200 with `body` of type `content_type`.
+    #[must_use]
     pub fn bytes(content_type: &str, body: impl Into<Vec<u8>>) -> Response {
         Response::new(200)
             .with_header("Content-Type", content_type)
@@ -177,12 +182,14 @@ impl Response {
     }
 
     /// The same response with status `status`.
+    #[must_use]
     pub fn with_status(mut self, status: u16) -> Response {
         self.status = status;
         self
     }
 
     /// The same response with header `name` set to `value` (replacing any of that name).
+    #[must_use]
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Response {
         let name = name.into();
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
@@ -192,12 +199,14 @@ impl Response {
 
     /// The same response with one more `name: value` header (for headers sent several times,
     /// like `Set-Cookie`).
+    #[must_use]
     pub fn append_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Response {
         self.headers.push((name.into(), value.into()));
         self
     }
 
     /// The same response with body `body`.
+    #[must_use]
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Response {
         self.body = body.into();
         self
@@ -227,7 +236,7 @@ impl From<String> for Response {
 /// Decodes `%xx` escapes (and `+` as a space if `plus_as_space`); invalid escapes are kept
 /// as they are and invalid UTF-8 becomes U+FFFD.
 pub fn percent_decode(raw: &str, plus_as_space: bool) -> String {
-    if !raw.contains('%') && !(plus_as_space && raw.contains('+')) {
+    if !(raw.contains('%') || plus_as_space && raw.contains('+')) {
         return raw.to_string();
     }
     let bytes = raw.as_bytes();
@@ -269,7 +278,9 @@ pub fn json_string(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
             c => out.push(c),
         }
     }
@@ -296,10 +307,7 @@ mod tests {
 
     #[test]
     fn headers_are_case_insensitive() {
-        let h = Headers::new(vec![
-            ("X-A".into(), "1".into()),
-            ("x-a".into(), "2".into()),
-        ]);
+        let h = Headers::new(vec![("X-A".into(), "1".into()), ("x-a".into(), "2".into())]);
         assert_eq!(h.get("x-A"), Some("1"));
         assert_eq!(h.get_all("X-a").collect::<Vec<_>>(), ["1", "2"]);
         assert!(!h.contains("x-b"));
@@ -311,7 +319,10 @@ mod tests {
             .with_status(201)
             .with_header("content-type", "text/csv");
         assert_eq!(r.status, 201);
-        assert_eq!(r.headers, [("content-type".to_string(), "text/csv".to_string())]);
+        assert_eq!(
+            r.headers,
+            [("content-type".to_string(), "text/csv".to_string())]
+        );
         assert_eq!(json_string("a\"\\\n\u{1}é"), "\"a\\\"\\\\\\n\\u0001é\"");
         assert_eq!(percent_decode("%41%4", false), "A%4");
     }
