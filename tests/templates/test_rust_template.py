@@ -522,6 +522,19 @@ class TestGracefulStopMidBody(ServerCase):
         self.assertEqual(self.proc.wait(5), 0)
 
 
+class TestGracefulStopMidHead(ServerCase):
+    def test_a_request_whose_first_line_is_still_arriving_is_served(self):
+        self.client.send(b"GET /ha")
+        time.sleep(0.1)
+        self.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        self.assertIsNone(self.proc.poll(), "exited with a request in flight")
+        self.client.send(b"lf HTTP/1.1\r\nHost: fn\r\n\r\n")
+        r = self.client.read_response()
+        self.assertEqual((r.status, r.json()["path"]), (200, "/half"))
+        self.assertEqual(self.proc.wait(5), 0)
+
+
 class TestSigintAlsoStops(ServerCase):
     def test_sigint_exits_0(self):
         self.proc.send_signal(signal.SIGINT)

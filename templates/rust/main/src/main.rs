@@ -377,6 +377,16 @@ fn send(
 
 /// Serves one request; `Ok(false)` when the connection is to be closed.
 fn serve_one(reader: &mut impl BufRead, writer: &mut impl Write) -> Result<bool, Fail> {
+    // Wait for the first byte of the next request; from then on it is in flight.
+    loop {
+        match reader.fill_buf() {
+            Ok([]) => return Ok(false),
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(Fail::Gone),
+        }
+    }
+    let _in_flight = InFlight::enter();
     let mut line = match read_line(reader, 414)? {
         Some(line) => line,
         None => return Ok(false),
@@ -389,7 +399,6 @@ fn serve_one(reader: &mut impl BufRead, writer: &mut impl Write) -> Result<bool,
         }
         line = read_line(reader, 414)?.ok_or(Fail::Gone)?;
     }
-    let _in_flight = InFlight::enter();
     let parts: Vec<&[u8]> = trim_line(&line).split(|&b| b == b' ').collect();
     let [method, target, version] = parts[..] else {
         return Err(Fail::Bad(400, "malformed request line"));
