@@ -435,6 +435,11 @@ class TestBadRequests(ServerCase):
         self.assertEqual(self.status_for(
             b"POST / HTTP/1.1\r\nHost: fn\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), 400)
 
+    def test_chunk_without_crlf_after_its_data_is_400(self):
+        self.assertEqual(self.status_for(
+            b"POST / HTTP/1.1\r\nHost: fn\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhelloXX\r\n0\r\n\r\n"), 400)
+
     def test_header_line_too_long_is_431(self):
         self.assertEqual(self.status_for(
             b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n"), 431)
