@@ -190,6 +190,7 @@ class ServerCase(unittest.TestCase):
         if cls.ready != b"1":
             err = cls.server.stderr()
             cls.server.stop()
+            shutil.rmtree(cls.tmp, True)
             raise AssertionError("no ready byte (got %r); stderr:\n%s" % (cls.ready, err))
 
     @classmethod
