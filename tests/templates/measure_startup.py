@@ -4,8 +4,8 @@ Not a test: it prints figures. It copies templates/<template> (minus
 template.yml) into a temp bundle dir and runs --build there once (a shell
 command standing in for the template's build steps). Then, for each run, it
 starts the template's server (the given command, from the bundle root, with a
-fresh IRONFAAS_SOCKET), connects to the Unix socket as soon as it accepts
-(polling every 0.2 ms), sends one request and reads the whole response. The
+fresh IRONFAAS_SOCKET, or with --tcp HOST=127.0.0.1 and a free PORT), connects
+to it as soon as it accepts (polling every 0.2 ms), sends one request and reads the whole response. The
 time runs from just before the process is spawned to the last byte of the
 response. Prints each run and the median.
 
@@ -13,6 +13,9 @@ response. Prints each run and the median.
         --build 'python3 -m compileall -q --invalidation-mode checked-hash ironfaas_http.py function/handler.py' \
         python3-http -- /root/.pyenv/versions/3.11.7/bin/python3 index.py
     python3 tests/templates/measure_startup.py --path / node -- node index.js
+    python3 tests/templates/measure_startup.py --build 'sh build.sh' --path / rust -- ./handler
+    python3 tests/templates/measure_startup.py --tcp --path / \
+        --build 'cc -O2 -Wall -pthread -o handler handler.c' binary -- ./handler
 
 --path chooses the request (default /_/health; / calls the scaffold handler).
 """
@@ -50,17 +53,32 @@ def read_response(sock):
     return head.split(b"\r\n", 1)[0], body
 
 
-def one_run(bundle, command, path):
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def one_run(bundle, command, path, tcp=False):
     with tempfile.TemporaryDirectory() as tmp:
-        sock_path = os.path.join(tmp, "fn.sock")
-        env = dict(os.environ, IRONFAAS_SOCKET=sock_path)
+        if tcp:
+            address = ("127.0.0.1", free_port())
+            env = dict(os.environ, HOST=address[0], PORT=str(address[1]))
+            env.pop("IRONFAAS_SOCKET", None)
+            family = socket.AF_INET
+        else:
+            address = os.path.join(tmp, "fn.sock")
+            env = dict(os.environ, IRONFAAS_SOCKET=address)
+            family = socket.AF_UNIX
         t0 = time.perf_counter()
         proc = subprocess.Popen(command, cwd=bundle, env=env, stderr=subprocess.DEVNULL)
         try:
             while True:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s = socket.socket(family, socket.SOCK_STREAM)
                 try:
-                    s.connect(sock_path)
+                    s.connect(address)
                     break
                 except (FileNotFoundError, ConnectionRefusedError):
                     s.close()
@@ -84,6 +102,8 @@ def main():
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--path", default="/_/health")
     parser.add_argument("--build", help="shell command run once in the bundle dir")
+    parser.add_argument("--tcp", action="store_true",
+                        help="listen=tcp: pass HOST/PORT (a free port) instead of IRONFAAS_SOCKET")
     parser.add_argument("template")
     parser.add_argument("command", nargs="+")
     args = parser.parse_args()
@@ -95,7 +115,7 @@ def main():
         if args.build:
             subprocess.run(args.build, shell=True, cwd=bundle, check=True)
         for _ in range(args.runs):
-            times.append(one_run(bundle, args.command, args.path))
+            times.append(one_run(bundle, args.command, args.path, args.tcp))
     print("%s %s %s: runs (ms) %s" % (args.template, " ".join(args.command), args.path,
                                       " ".join("%.1f" % t for t in times)))
     print("median %.1f ms" % statistics.median(times))
