@@ -1,0 +1,333 @@
+//! The embedded queue: one SQLite file (WAL, `synchronous=FULL`) in a directory of the data
+//! dir, written by a single thread that group-commits (see [`writer`]).
+//!
+//! Retention: finished jobs (succeeded or failed) keep their record, without the body, for
+//! [`EmbeddedOptions::finished_retention`] and at most [`EmbeddedOptions::max_finished`] of
+//! them; after that the same id would be accepted as a new job. Dead letters are kept until
+//! replayed or deleted. Live jobs are never pruned.
+
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use ironfaas_spec::names::FunctionRef;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::codec;
+use crate::error::QueueError;
+use crate::job::{
+    DepthCounts, Enqueued, Job, JobRecord, LeaseRequest, Outcome, millis, now_ms, unix_ms,
+};
+use crate::queue::{Lease, LeaseToken, Queue, validate};
+use writer::{Cmd, Counters, LeaseCmd, Reply, Verdict, Writer, WriterConfig};
+
+/// The file the queue lives in, inside its directory.
+pub const DB_FILE: &str = "queue.sqlite3";
+
+/// Settings of the embedded queue.
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    /// How long finished job records are kept for inspection (default 24 hours).
+    pub finished_retention: Duration,
+    /// At most this many finished job records are kept; the oldest go first (default 100,000).
+    pub max_finished: u64,
+    /// At most this many requests are committed in one transaction (default 4096).
+    pub max_batch: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions {
+            finished_retention: Duration::from_secs(24 * 3600),
+            max_finished: 100_000,
+            max_batch: 4096,
+        }
+    }
+}
+
+/// The embedded durable queue. Cheap to clone; the writer thread stops when the last clone
+/// is dropped (after committing what it already took).
+#[derive(Clone)]
+pub struct EmbeddedQueue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    location: String,
+    cmds: mpsc::UnboundedSender<Cmd>,
+    reader: Arc<Mutex<Connection>>,
+    counters: Counters,
+    notify: Arc<Notify>,
+}
+
+impl std::fmt::Debug for EmbeddedQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedQueue")
+            .field("location", &self.inner.location)
+            .finish()
+    }
+}
+
+impl EmbeddedQueue {
+    /// Opens (or creates) the queue in `dir` with default settings.
+    pub fn open(dir: &Path) -> Result<EmbeddedQueue, QueueError> {
+        EmbeddedQueue::open_with(dir, EmbeddedOptions::default())
+    }
+
+    /// Opens (or creates) the queue in `dir`.
+    pub fn open_with(dir: &Path, options: EmbeddedOptions) -> Result<EmbeddedQueue, QueueError> {
+        let location = dir.display().to_string();
+        let storage = |operation, message: String| QueueError::Storage {
+            location: location.clone(),
+            operation,
+            message,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| {
+            storage(
+                "creating the directory",
+                format!("{e}; check the data dir's permissions"),
+            )
+        })?;
+        let path: PathBuf = dir.join(DB_FILE);
+        let hint = |e: rusqlite::Error| {
+            format!(
+                "{e}; check that {} is a readable, writable SQLite file not used by another \
+                 ironfaas",
+                path.display()
+            )
+        };
+        let conn = Connection::open(&path).map_err(|e| storage("opening", hint(e)))?;
+        schema::prepare(&conn).map_err(|e| storage("preparing the schema", hint(e)))?;
+        let reader = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| schema::prepare_reader(&c).map(|()| c))
+        .map_err(|e| storage("opening a reader", hint(e)))?;
+        let notify = Arc::new(Notify::new());
+        let config = WriterConfig {
+            location: location.clone(),
+            max_batch: options.max_batch.max(1),
+            finished_retention: options.finished_retention,
+            max_finished: options.max_finished,
+        };
+        let (writer, counters) = Writer::new(conn, config, notify.clone())
+            .map_err(|e| storage("loading the queue's counts", hint(e)))?;
+        let (cmds, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("queue-writer".to_string())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| storage("starting the writer thread", e.to_string()))?;
+        Ok(EmbeddedQueue {
+            inner: Arc::new(Inner {
+                location,
+                cmds,
+                reader: Arc::new(Mutex::new(reader)),
+                counters,
+                notify,
+            }),
+        })
+    }
+
+    fn closed(&self) -> QueueError {
+        QueueError::Closed {
+            location: self.inner.location.clone(),
+        }
+    }
+
+    /// Sends a command to the writer and waits for its answer (after the commit).
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Cmd) -> Result<T, QueueError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner.cmds.send(make(tx)).map_err(|_| self.closed())?;
+        rx.await.map_err(|_| self.closed())?
+    }
+
+    /// Runs a read on the reader connection off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<Result<T, QueueError>> + Send + 'static,
+    ) -> Result<T, QueueError> {
+        let reader = self.inner.reader.clone();
+        let location = self.inner.location.clone();
+        let storage = move |message: String| QueueError::Storage {
+            location,
+            operation,
+            message,
+        };
+        let storage2 = storage.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn).map_err(|e| storage(e.to_string()))?
+        })
+        .await
+        .map_err(|e| storage2(format!("the read task failed: {e}")))?
+    }
+
+    fn token(lease: &Lease) -> Result<i64, QueueError> {
+        match &lease.token {
+            LeaseToken::Embedded(id) => Ok(*id),
+            LeaseToken::Nats(_) => Err(QueueError::ForeignLease {
+                id: lease.job.id.clone(),
+            }),
+        }
+    }
+
+    async fn finish(&self, lease: Lease, verdict: Verdict) -> Result<(), QueueError> {
+        let lease_id = Self::token(&lease)?;
+        let Lease { job, .. } = lease;
+        self.call(|reply| Cmd::Finish {
+            id: job.id,
+            function: job.function,
+            lease_id,
+            verdict,
+            reply,
+        })
+        .await
+    }
+}
+
+fn corrupt((id, message): (String, String)) -> QueueError {
+    QueueError::Corrupt { id, message }
+}
+
+#[async_trait]
+impl Queue for EmbeddedQueue {
+    async fn enqueue(&self, job: Job) -> Result<Enqueued, QueueError> {
+        validate(&job)?;
+        self.call(|reply| Cmd::Enqueue(job, reply)).await
+    }
+
+    async fn lease(&self, req: &LeaseRequest) -> Result<Vec<Lease>, QueueError> {
+        let deadline = tokio::time::Instant::now() + req.wait;
+        loop {
+            // Listen before asking, so an enqueue committed in between still wakes us.
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let cmd = LeaseCmd {
+                max: req.max,
+                lease_ms: millis(req.lease_for),
+                room: req.room.clone(),
+            };
+            let batch = self.call(|reply| Cmd::Lease(cmd, reply)).await?;
+            if !batch.leased.is_empty() || req.max == 0 {
+                return Ok(batch
+                    .leased
+                    .into_iter()
+                    .map(|(job, id)| Lease {
+                        job,
+                        token: LeaseToken::Embedded(id),
+                    })
+                    .collect());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            let wake_at = match batch.next_due {
+                Some(due) => {
+                    let in_ms = due.saturating_sub(now_ms());
+                    deadline.min(now + Duration::from_millis(in_ms.max(1)))
+                }
+                None => deadline,
+            };
+            tokio::select! {
+                () = &mut notified => {}
+                () = tokio::time::sleep_until(wake_at) => {}
+            }
+        }
+    }
+
+    async fn extend(&self, lease: &Lease, lease_for: Duration) -> Result<(), QueueError> {
+        let lease_id = Self::token(lease)?;
+        let until = now_ms().saturating_add(millis(lease_for));
+        let id = lease.job.id.clone();
+        self.call(|reply| Cmd::Extend {
+            id,
+            lease_id,
+            until,
+            reply,
+        })
+        .await
+    }
+
+    async fn ack(&self, lease: Lease, outcome: Outcome) -> Result<(), QueueError> {
+        let mut header_only = lease.job.clone();
+        header_only.body = bytes::Bytes::new();
+        let header = codec::encode(&header_only);
+        self.finish(lease, Verdict::Done(outcome, header)).await
+    }
+
+    async fn retry_later(
+        &self,
+        lease: Lease,
+        at: SystemTime,
+        error: String,
+    ) -> Result<(), QueueError> {
+        self.finish(
+            lease,
+            Verdict::Retry {
+                at: unix_ms(at),
+                error,
+            },
+        )
+        .await
+    }
+
+    async fn dead_letter(&self, lease: Lease, error: String) -> Result<(), QueueError> {
+        self.finish(lease, Verdict::Dead { error }).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<JobRecord>, QueueError> {
+        let id = id.to_string();
+        self.read("reading a job", move |conn| {
+            let sql = format!("SELECT {} FROM jobs WHERE id = ?1", schema::RECORD_COLUMNS);
+            let found = conn
+                .prepare_cached(&sql)?
+                .query_row([&id], schema::record)
+                .optional()?;
+            Ok(found.transpose().map_err(corrupt))
+        })
+        .await
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
+        self.read("listing dead letters", move |conn| {
+            let sql = format!(
+                "SELECT {} FROM jobs WHERE state = 5 ORDER BY updated_at, seq LIMIT ?1",
+                schema::RECORD_COLUMNS
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![schema::int(limit as u64)], schema::record)?;
+            let mut out = Vec::new();
+            for row in rows {
+                match row? {
+                    Ok(record) => out.push(record),
+                    Err(e) => return Ok(Err(corrupt(e))),
+                }
+            }
+            Ok(Ok(out))
+        })
+        .await
+    }
+
+    async fn replay(&self, id: &str) -> Result<(), QueueError> {
+        let id = id.to_string();
+        self.call(|reply| Cmd::Replay(id, reply)).await
+    }
+
+    async fn delete_dead_letter(&self, id: &str) -> Result<(), QueueError> {
+        let id = id.to_string();
+        self.call(|reply| Cmd::DeleteDead(id, reply)).await
+    }
+
+    async fn depth(&self) -> Result<Vec<(FunctionRef, DepthCounts)>, QueueError> {
+        Ok(writer::snapshot(&self.inner.counters))
+    }
+}
