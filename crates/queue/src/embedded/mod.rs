@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use ironfaas_spec::names::FunctionRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -24,7 +25,7 @@ use crate::job::{
     DepthCounts, Enqueued, Job, JobRecord, LeaseRequest, Outcome, millis, now_ms, unix_ms,
 };
 use crate::queue::{Lease, LeaseToken, Queue, validate};
-use writer::{Cmd, Counters, LeaseCmd, Reply, Verdict, Writer, WriterConfig};
+use writer::{Cmd, Counters, LeaseCmd, Leased, NewJob, Reply, Verdict, Writer, WriterConfig};
 
 /// The file the queue lives in, inside its directory.
 pub const DB_FILE: &str = "queue.sqlite3";
@@ -63,6 +64,21 @@ struct Inner {
     reader: Arc<Mutex<Connection>>,
     counters: Counters,
     notify: Arc<Notify>,
+    /// Dropped with the queue, which ends the checkpoint thread.
+    _stop_checkpoints: std::sync::mpsc::Sender<()>,
+}
+
+/// Copies the WAL into the database file every 200 ms on its own connection, so the writer's
+/// commits do not wait for it (the writer only checkpoints itself as a fallback, when the WAL
+/// passes 64 MiB).
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(Duration::from_millis(200))
+    {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "embedded queue: WAL checkpoint failed; will try again");
+        }
+    }
 }
 
 impl std::fmt::Debug for EmbeddedQueue {
@@ -118,6 +134,14 @@ impl EmbeddedQueue {
         };
         let (writer, counters) = Writer::new(conn, config, notify.clone())
             .map_err(|e| storage("loading the queue's counts", hint(e)))?;
+        let checkpointer = Connection::open(&path)
+            .and_then(|c| schema::prepare_reader(&c).map(|()| c))
+            .map_err(|e| storage("opening the checkpointer", hint(e)))?;
+        let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("queue-checkpoint".to_string())
+            .spawn(move || checkpoint_loop(checkpointer, stopped))
+            .map_err(|e| storage("starting the checkpoint thread", e.to_string()))?;
         let (cmds, rx) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("queue-writer".to_string())
@@ -130,6 +154,7 @@ impl EmbeddedQueue {
                 reader: Arc::new(Mutex::new(reader)),
                 counters,
                 notify,
+                _stop_checkpoints: stop_checkpoints,
             }),
         })
     }
@@ -178,6 +203,30 @@ impl EmbeddedQueue {
         }
     }
 
+    /// Decodes a leased job; an unreadable one is dead-lettered with the reason.
+    async fn decode_leased(&self, leased: Leased) -> Result<Option<Lease>, QueueError> {
+        match codec::decode(&Bytes::from(leased.payload), leased.attempt) {
+            Ok(job) => Ok(Some(Lease {
+                job,
+                token: LeaseToken::Embedded(leased.lease_id),
+            })),
+            Err(e) => {
+                tracing::error!(job = %leased.id, error = %e, "embedded queue: unreadable job dead-lettered");
+                self.call(|reply| Cmd::Finish {
+                    id: leased.id,
+                    function: leased.function,
+                    lease_id: leased.lease_id,
+                    verdict: Verdict::Dead {
+                        error: format!("the stored job is unreadable: {e}"),
+                    },
+                    reply,
+                })
+                .await?;
+                Ok(None)
+            }
+        }
+    }
+
     async fn finish(&self, lease: Lease, verdict: Verdict) -> Result<(), QueueError> {
         let lease_id = Self::token(&lease)?;
         let Lease { job, .. } = lease;
@@ -200,7 +249,15 @@ fn corrupt((id, message): (String, String)) -> QueueError {
 impl Queue for EmbeddedQueue {
     async fn enqueue(&self, job: Job) -> Result<Enqueued, QueueError> {
         validate(&job)?;
-        self.call(|reply| Cmd::Enqueue(job, reply)).await
+        let new = NewJob {
+            payload: codec::encode(&job),
+            function_key: job.function.to_string(),
+            id: job.id,
+            function: job.function,
+            max_attempts: job.max_attempts,
+            enqueued_at: job.enqueued_at,
+        };
+        self.call(|reply| Cmd::Enqueue(new, reply)).await
     }
 
     async fn lease(&self, req: &LeaseRequest) -> Result<Vec<Lease>, QueueError> {
@@ -217,14 +274,16 @@ impl Queue for EmbeddedQueue {
             };
             let batch = self.call(|reply| Cmd::Lease(cmd, reply)).await?;
             if !batch.leased.is_empty() || req.max == 0 {
-                return Ok(batch
-                    .leased
-                    .into_iter()
-                    .map(|(job, id)| Lease {
-                        job,
-                        token: LeaseToken::Embedded(id),
-                    })
-                    .collect());
+                let mut leases = Vec::with_capacity(batch.leased.len());
+                for leased in batch.leased {
+                    if let Some(lease) = self.decode_leased(leased).await? {
+                        leases.push(lease);
+                    }
+                }
+                if !leases.is_empty() || batch.more || req.max == 0 {
+                    return Ok(leases);
+                }
+                continue;
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
@@ -259,7 +318,7 @@ impl Queue for EmbeddedQueue {
 
     async fn ack(&self, lease: Lease, outcome: Outcome) -> Result<(), QueueError> {
         let mut header_only = lease.job.clone();
-        header_only.body = bytes::Bytes::new();
+        header_only.body = Bytes::new();
         let header = codec::encode(&header_only);
         self.finish(lease, Verdict::Done(outcome, header)).await
     }

@@ -54,6 +54,8 @@ pub(super) fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
+    // Checkpoints run on their own thread; this is the writer's fallback (16384 pages of 4 KiB).
+    conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
     conn.execute_batch(SCHEMA)
 }
 

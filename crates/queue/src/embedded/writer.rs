@@ -6,15 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ironfaas_spec::names::FunctionRef;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::schema::{self, DEAD, FAILED, QUEUED, RETRYING, RUNNING, SUCCEEDED, int};
-use crate::codec;
 use crate::error::QueueError;
-use crate::job::{DepthCounts, Enqueued, Job, Outcome, Room, now_ms};
+use crate::job::{DepthCounts, Enqueued, Outcome, Room, now_ms};
 
 /// Where a caller's answer goes.
 pub(super) type Reply<T> = oneshot::Sender<Result<T, QueueError>>;
@@ -25,7 +23,7 @@ pub(super) type Counters = Arc<Mutex<BTreeMap<FunctionRef, DepthCounts>>>;
 /// What the writer thread is asked to do.
 pub(super) enum Cmd {
     /// Store a new job.
-    Enqueue(Job, Reply<Enqueued>),
+    Enqueue(NewJob, Reply<Enqueued>),
     /// Lease due jobs.
     Lease(LeaseCmd, Reply<LeaseBatch>),
     /// Push a lease's end out.
@@ -49,6 +47,25 @@ pub(super) enum Cmd {
     DeleteDead(String, Reply<()>),
 }
 
+/// A job to store, encoded by the caller (so the writer thread only writes).
+pub(super) struct NewJob {
+    pub id: String,
+    pub function: FunctionRef,
+    pub function_key: String,
+    pub max_attempts: u32,
+    pub enqueued_at: u64,
+    pub payload: Vec<u8>,
+}
+
+/// A job leased by the writer; the caller decodes the payload.
+pub(super) struct Leased {
+    pub id: String,
+    pub function: FunctionRef,
+    pub attempt: u32,
+    pub lease_id: i64,
+    pub payload: Vec<u8>,
+}
+
 /// A lease request as the writer runs it.
 pub(super) struct LeaseCmd {
     pub max: usize,
@@ -58,8 +75,8 @@ pub(super) struct LeaseCmd {
 
 /// What a lease command returns.
 pub(super) struct LeaseBatch {
-    /// The leased jobs with their lease numbers.
-    pub leased: Vec<(Job, i64)>,
+    /// The leased jobs.
+    pub leased: Vec<Leased>,
     /// When nothing was leased: the earliest time a job of a function with room is due.
     pub next_due: Option<u64>,
     /// Whether more jobs were due than were leased.
@@ -436,9 +453,8 @@ fn lost_if_zero(changed: usize, id: &str) -> Result<(), QueueError> {
     }
 }
 
-fn enqueue(tx: &Transaction<'_>, job: &Job, work: &mut Work) -> rusqlite::Result<Enqueued> {
+fn enqueue(tx: &Transaction<'_>, job: &NewJob, work: &mut Work) -> rusqlite::Result<Enqueued> {
     let now = int(now_ms());
-    let payload = codec::encode(job);
     let n = tx
         .prepare_cached(
             "INSERT INTO jobs (id, function, state, due_at, attempt, max_attempts, enqueued_at, \
@@ -447,11 +463,11 @@ fn enqueue(tx: &Transaction<'_>, job: &Job, work: &mut Work) -> rusqlite::Result
         )?
         .execute(params![
             job.id,
-            job.function.to_string(),
+            job.function_key,
             now,
             job.max_attempts,
             int(job.enqueued_at),
-            payload
+            job.payload
         ])?;
     if n == 0 {
         return Ok(Enqueued::Duplicate);
@@ -546,7 +562,7 @@ fn lease_function(
     lease_ms: u64,
     work: &mut Work,
     next_lease_id: &mut i64,
-) -> rusqlite::Result<Vec<(Job, i64)>> {
+) -> rusqlite::Result<Vec<Leased>> {
     let mut leased = Vec::new();
     // Rows dead-lettered here do not count towards `want`, so read a few more rounds if needed.
     while leased.len() < want {
@@ -620,17 +636,13 @@ fn lease_function(
                 seq
             ])?;
             work.transition(function, Some(state), Some(RUNNING));
-            match codec::decode(&Bytes::from(payload), u32::try_from(attempt).unwrap_or(0)) {
-                Ok(job) => leased.push((job, lease_id)),
-                Err(e) => {
-                    tx.prepare_cached(
-                        "UPDATE jobs SET state = 5, last_error = ?1, updated_at = ?2 WHERE seq = ?3",
-                    )?
-                    .execute(params![format!("stored job is unreadable: {e}"), int(now), seq])?;
-                    work.transition(function, Some(RUNNING), Some(DEAD));
-                    tracing::error!(job = %id, error = %e, "embedded queue: unreadable job dead-lettered");
-                }
-            }
+            leased.push(Leased {
+                id,
+                function: function.clone(),
+                attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+                lease_id,
+                payload,
+            });
         }
     }
     Ok(leased)
