@@ -450,7 +450,7 @@ impl NatsQueue {
             self.publish(
                 "moving a retry to the ready jobs",
                 ready_subject(self.prefix(), f),
-                &format!("{id}/attempt/{attempts}"),
+                &format!("{id}/moved/{}", stream_seq(&msg)),
                 headers,
                 msg.payload.clone(),
             )
@@ -569,11 +569,7 @@ impl NatsQueue {
             .publish(
                 "storing a dead letter",
                 dead_subject(&self.inner.options.dead_prefix, &job.function),
-                &format!(
-                    "{}/dead/{}",
-                    job.id,
-                    lease.message.info().map(|i| i.stream_sequence).unwrap_or(0)
-                ),
+                &format!("{}/dead/{}", job.id, stream_seq(&lease.message)),
                 headers,
                 codec::encode(&body_job).into(),
             )
@@ -638,6 +634,13 @@ impl NatsQueue {
         }
         Ok(leased)
     }
+}
+
+/// The message's sequence in its stream: with the job id, the `Nats-Msg-Id` of the copies made
+/// from it (a retry, a move, a dead letter), so that doing it twice after a crash stores one
+/// copy, while a job replayed and failing again still gets a new one.
+fn stream_seq(msg: &Message) -> u64 {
+    msg.info().map(|i| i.stream_sequence).unwrap_or(0)
 }
 
 /// A fresh record of `job` in state queued.
@@ -794,7 +797,7 @@ impl Queue for NatsQueue {
         self.publish(
             "storing a retry",
             retry_subject(self.prefix(), &job.function),
-            &format!("{}/retry/{}", job.id, lease.job.attempt),
+            &format!("{}/retry/{}", job.id, stream_seq(&nats.message)),
             headers,
             codec::encode(&job).into(),
         )

@@ -43,4 +43,5 @@ conformance!(
     depth_per_function,
     leases_are_shared_across_functions,
     concurrent_jobs_are_leased_exactly_once,
+    replayed_job_can_fail_and_retry_again,
 );

@@ -481,3 +481,33 @@ pub async fn concurrent_jobs_are_leased_exactly_once(q: Arc<dyn Queue>) {
     assert_eq!(seen.len(), TASKS * EACH, "some jobs were leased twice");
     assert!(q.depth().await.unwrap().is_empty());
 }
+
+pub async fn replayed_job_can_fail_and_retry_again(q: Arc<dyn Queue>) {
+    q.enqueue(job("p1", "echo")).await.unwrap();
+    for round in 0..2 {
+        let lease = q
+            .lease(&req(1, LONG, PATIENT))
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(lease.job.attempt, 1, "round {round}");
+        q.retry_later(lease, SystemTime::now(), "503".into())
+            .await
+            .unwrap();
+        let lease = q.lease(&req(1, LONG, PATIENT)).await.unwrap().pop();
+        let lease = lease.unwrap_or_else(|| panic!("the retry of round {round} was lost"));
+        assert_eq!(lease.job.attempt, 2);
+        q.dead_letter(lease, "503 again".into()).await.unwrap();
+        q.replay("p1").await.unwrap();
+    }
+    let lease = q
+        .lease(&req(1, LONG, PATIENT))
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    q.ack(lease, Outcome::Succeeded { status: 200 })
+        .await
+        .unwrap();
+}
