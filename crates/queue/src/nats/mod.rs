@@ -10,7 +10,10 @@
 //! - Two durable pull consumers per function, `NAMESPACE_NAME_ready` and
 //!   `NAMESPACE_NAME_retry`, created on first use. Their `AckWait` is the lease period;
 //!   `extend` sends an in-progress ack (which restarts the period), `ack` is a confirmed ack,
-//!   a lease that runs out is redelivered by JetStream and counted as a new attempt.
+//!   a lease that runs out is redelivered by JetStream and counted as a new attempt. Workers
+//!   should use one lease period: a lease call with another one updates the consumer, and
+//!   JetStream then applies it to every pending message of that function, and `extend`
+//!   always restarts the consumer's period (its `lease_for` is not used).
 //! - `retry_later` publishes a copy to the `.retry` subject and acks the original. A lease
 //!   call moves retry copies whose time has come to `.ready`, and NAKs the others with the
 //!   delay left (NAK with delay works on nats-server 2.9).

@@ -142,6 +142,10 @@ async fn enqueue_until_ok(q: &dyn Queue, id: &str) {
     }
 }
 
+/// The lease period of the NATS test: the same in every lease call, since in JetStream it is the
+/// consumer's AckWait and applies to all its pending messages.
+const LEASE: Duration = Duration::from_secs(2);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_loses_nothing_when_the_server_is_killed_and_restarted() {
     let mut server = NatsServer::start();
@@ -151,11 +155,7 @@ async fn nats_loses_nothing_when_the_server_is_killed_and_restarted() {
     }
     // Leases held across the crash must come back after their lease runs out.
     let held = q
-        .lease(&LeaseRequest::new(
-            10,
-            Duration::from_secs(2),
-            Duration::from_secs(10),
-        ))
+        .lease(&LeaseRequest::new(10, LEASE, Duration::from_secs(10)))
         .await
         .unwrap();
     assert_eq!(held.len(), 10);
@@ -194,11 +194,7 @@ async fn nats_loses_nothing_when_the_server_is_killed_and_restarted() {
             expected.iter().next()
         );
         let leases = match q
-            .lease(&LeaseRequest::new(
-                64,
-                Duration::from_secs(30),
-                Duration::from_secs(1),
-            ))
+            .lease(&LeaseRequest::new(64, LEASE, Duration::from_secs(1)))
             .await
         {
             Ok(l) => l,
