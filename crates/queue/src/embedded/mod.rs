@@ -39,6 +39,9 @@ pub struct EmbeddedOptions {
     pub max_finished: u64,
     /// At most this many requests are committed in one transaction (default 4096).
     pub max_batch: usize,
+    /// How often finished records past their retention are deleted (default 10 s; it happens
+    /// after a commit, so an idle queue prunes at its next request).
+    pub prune_interval: Duration,
 }
 
 impl Default for EmbeddedOptions {
@@ -47,6 +50,7 @@ impl Default for EmbeddedOptions {
             finished_retention: Duration::from_secs(24 * 3600),
             max_finished: 100_000,
             max_batch: 4096,
+            prune_interval: Duration::from_secs(10),
         }
     }
 }
@@ -129,6 +133,7 @@ impl EmbeddedQueue {
         let config = WriterConfig {
             location: location.clone(),
             max_batch: options.max_batch.max(1),
+            prune_interval: options.prune_interval,
             finished_retention: options.finished_retention,
             max_finished: options.max_finished,
         };
@@ -388,5 +393,81 @@ impl Queue for EmbeddedQueue {
 
     async fn depth(&self) -> Result<Vec<(FunctionRef, DepthCounts)>, QueueError> {
         Ok(writer::snapshot(&self.inner.counters))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::Outcome;
+
+    #[test]
+    fn the_file_is_wal_with_fsync_on_every_commit() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        schema::prepare(&conn).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
+    #[tokio::test]
+    async fn finished_records_are_pruned_and_dead_letters_kept() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let options = EmbeddedOptions {
+            finished_retention: Duration::from_millis(500),
+            prune_interval: Duration::from_millis(10),
+            ..EmbeddedOptions::default()
+        };
+        let q = EmbeddedQueue::open_with(dir.path(), options).unwrap();
+        let f = FunctionRef::new("f", "");
+        q.enqueue(Job::new("done", f.clone(), 1)).await.unwrap();
+        q.enqueue(Job::new("dead", f.clone(), 1)).await.unwrap();
+        let req = LeaseRequest::new(2, Duration::from_secs(60), Duration::from_secs(5));
+        let mut leases = q.lease(&req).await.unwrap();
+        assert_eq!(leases.len(), 2);
+        leases.sort_by(|a, b| a.job.id.cmp(&b.job.id));
+        let done = leases.pop().unwrap();
+        let dead = leases.pop().unwrap();
+        q.ack(done, Outcome::Succeeded { status: 200 })
+            .await
+            .unwrap();
+        q.dead_letter(dead, "no".into()).await.unwrap();
+        assert!(q.get("done").await.unwrap().is_some());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        // Pruning runs after the next commit, before the writer takes the one after.
+        q.enqueue(Job::new("next", f.clone(), 1)).await.unwrap();
+        q.enqueue(Job::new("after", f, 1)).await.unwrap();
+        assert!(q.get("done").await.unwrap().is_none());
+        assert!(q.get("dead").await.unwrap().is_some());
+        assert_eq!(q.dead_letters(10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_finished_record_keeps_the_request_but_not_the_body() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let q = EmbeddedQueue::open(dir.path()).unwrap();
+        let mut job = Job::new("j", FunctionRef::new("f", ""), 1);
+        job.body = Bytes::from(vec![7u8; 10_000]);
+        job.path = "/p".into();
+        q.enqueue(job).await.unwrap();
+        let req = LeaseRequest::new(1, Duration::from_secs(60), Duration::from_secs(5));
+        let lease = q.lease(&req).await.unwrap().pop().unwrap();
+        q.ack(lease, Outcome::Succeeded { status: 200 })
+            .await
+            .unwrap();
+        assert_eq!(q.get("j").await.unwrap().unwrap().path, "/p");
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let size: i64 = conn
+            .query_row("SELECT length(payload) FROM jobs WHERE id = 'j'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(size < 1000, "the body was kept: {size} bytes");
     }
 }

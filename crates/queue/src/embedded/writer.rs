@@ -97,6 +97,7 @@ pub(super) enum Verdict {
 pub(super) struct WriterConfig {
     pub location: String,
     pub max_batch: usize,
+    pub prune_interval: Duration,
     pub finished_retention: Duration,
     pub max_finished: u64,
 }
@@ -256,7 +257,7 @@ impl Writer {
                 }
             }
             self.commit_batch(&mut batch);
-            if self.last_prune.elapsed() >= Duration::from_secs(10)
+            if self.last_prune.elapsed() >= self.config.prune_interval
                 || self.finished > self.config.max_finished + 10_000
             {
                 self.prune();
