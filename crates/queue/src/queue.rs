@@ -38,6 +38,8 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Leases up to `req.max` due jobs, shared across functions in turn and within each
     /// function's room; returns as soon as at least one is due, or empty after `req.wait`.
+    /// Dropping the call after the backend leased jobs leaves them leased until their lease
+    /// runs out (they then come back as a new attempt).
     async fn lease(&self, req: &LeaseRequest) -> Result<Vec<Lease>, QueueError>;
 
     /// Keeps a lease for `lease_for` from now (call it well before the lease runs out).
