@@ -1,0 +1,979 @@
+//! The NATS JetStream queue, for several gateways sharing one queue.
+//!
+//! Layout (names are [`NatsOptions`] defaults):
+//! - Stream `IRONFAAS_JOBS` (file storage, work-queue retention: a message is removed once
+//!   acked), subjects `ironfaas.jobs.NAMESPACE.NAME.ready` (jobs to run) and
+//!   `ironfaas.jobs.NAMESPACE.NAME.retry` (jobs waiting for a later attempt, with an
+//!   `Ironfaas-Not-Before` header). Each message is the encoded job; `Ironfaas-Attempts` says
+//!   how many attempts came before that copy. `Nats-Msg-Id` is the job id, so JetStream drops
+//!   a duplicate within its duplicate window.
+//! - Two durable pull consumers per function, `NAMESPACE_NAME_ready` and
+//!   `NAMESPACE_NAME_retry`, created on first use. Their `AckWait` is the lease period;
+//!   `extend` sends an in-progress ack (which restarts the period), `ack` is a confirmed ack,
+//!   a lease that runs out is redelivered by JetStream and counted as a new attempt. Workers
+//!   should use one lease period: a lease call with another one updates the consumer, and
+//!   JetStream then applies it to every pending message of that function, and `extend`
+//!   always restarts the consumer's period (its `lease_for` is not used).
+//! - `retry_later` publishes a copy to the `.retry` subject and acks the original. A lease
+//!   call moves retry copies whose time has come to `.ready`, and NAKs the others with the
+//!   delay left (NAK with delay works on nats-server 2.9).
+//! - Stream `IRONFAAS_DEAD` (file storage, limits retention), subjects
+//!   `ironfaas.dead.NAMESPACE.NAME`: dead letters with `Ironfaas-Last-Error`; removed when
+//!   replayed or deleted.
+//! - Key-value bucket `IRONFAAS_JOB_STATE`: one JSON record per job id (what `get` shows),
+//!   also the idempotency check beyond the duplicate window and the lease check (each lease
+//!   writes the record and keeps its revision; ack, retry and dead-letter update it only if
+//!   the revision is unchanged, else the lease was lost). Records expire after
+//!   [`NatsOptions::record_retention`].
+//!
+//! Functions are found from the stream's subjects (refreshed at most every
+//! [`NatsOptions::discovery_interval`]); an idle `lease` polls every
+//! [`NatsOptions::poll_interval`].
+//!
+//! Durability: JetStream acknowledges a publish once the server has stored it; with a single
+//! server that survives a crash of the server process. nats-server 2.9 writes its files
+//! without fsync on each message, so surviving power loss needs a cluster (replicas 3).
+
+mod layout;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::context::Publish;
+use async_nats::jetstream::kv;
+use async_nats::jetstream::message::AckKind;
+use async_nats::jetstream::stream::{self, LastRawMessageErrorKind, RetentionPolicy, StorageType};
+use async_nats::jetstream::{self, Context, Message};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use ironfaas_spec::names::FunctionRef;
+use tokio::sync::Mutex;
+
+use crate::codec;
+use crate::error::QueueError;
+use crate::job::{
+    DepthCounts, Enqueued, Job, JobRecord, JobState, LeaseRequest, Outcome, now_ms, unix_ms,
+};
+use crate::queue::{Lease, LeaseToken, Queue, validate};
+use layout::{
+    ATTEMPTS, DEAD_AT, Kind, LAST_ERROR, NOT_BEFORE, Stored, consumer_name, dead_subject,
+    header_str, header_u64, one_line, parse_dead_subject, parse_job_subject, ready_subject,
+    record_key, retry_subject,
+};
+
+/// Settings of the NATS JetStream queue.
+#[derive(Debug, Clone)]
+pub struct NatsOptions {
+    /// The jobs stream (default `IRONFAAS_JOBS`).
+    pub stream: String,
+    /// The jobs stream's subject prefix (default `ironfaas.jobs`).
+    pub subject_prefix: String,
+    /// The dead-letter stream (default `IRONFAAS_DEAD`).
+    pub dead_stream: String,
+    /// The dead-letter stream's subject prefix (default `ironfaas.dead`).
+    pub dead_prefix: String,
+    /// The job-state bucket (default `IRONFAAS_JOB_STATE`).
+    pub bucket: String,
+    /// How long job-state records are kept after their last change (default 7 days).
+    pub record_retention: Duration,
+    /// JetStream's duplicate window for job ids (default 2 minutes).
+    pub duplicate_window: Duration,
+    /// How long one request to the server may take before it fails (default 5 s); an enqueue
+    /// while the server is unreachable fails after about this long.
+    pub request_timeout: Duration,
+    /// How often an idle `lease` asks again (default 50 ms).
+    pub poll_interval: Duration,
+    /// How often the list of functions with jobs is refreshed (default 1 s).
+    pub discovery_interval: Duration,
+}
+
+impl Default for NatsOptions {
+    fn default() -> Self {
+        NatsOptions {
+            stream: "IRONFAAS_JOBS".to_string(),
+            subject_prefix: "ironfaas.jobs".to_string(),
+            dead_stream: "IRONFAAS_DEAD".to_string(),
+            dead_prefix: "ironfaas.dead".to_string(),
+            bucket: "IRONFAAS_JOB_STATE".to_string(),
+            record_retention: Duration::from_secs(7 * 24 * 3600),
+            duplicate_window: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(5),
+            poll_interval: Duration::from_millis(50),
+            discovery_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A lease in the NATS backend: the delivered message and the state record's revision.
+#[derive(Debug)]
+pub struct NatsLease {
+    message: Message,
+    key: String,
+    revision: u64,
+}
+
+/// The NATS JetStream queue. Cheap to clone.
+#[derive(Clone)]
+pub struct NatsQueue {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for NatsQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsQueue")
+            .field("url", &self.inner.url)
+            .finish()
+    }
+}
+
+struct Inner {
+    url: String,
+    options: NatsOptions,
+    js: Context,
+    jobs: stream::Stream,
+    dead: stream::Stream,
+    kv: kv::Store,
+    functions: Mutex<Functions>,
+    cursor: AtomicUsize,
+}
+
+/// The functions known to have jobs, and the consumers made for them.
+#[derive(Default)]
+struct Functions {
+    known: Vec<FunctionRef>,
+    refreshed: Option<Instant>,
+    consumers: HashMap<(FunctionRef, Kind), (PullConsumer, Duration)>,
+}
+
+/// Jobs per subject kind, from the stream's subject counts.
+#[derive(Default, Clone, Copy)]
+struct SubjectCounts {
+    ready: u64,
+    retry: u64,
+}
+
+impl NatsQueue {
+    /// Connects to `url` (e.g. `nats://127.0.0.1:4222`) and creates the streams and the bucket
+    /// if they are absent.
+    pub async fn connect(url: &str, options: NatsOptions) -> Result<NatsQueue, QueueError> {
+        let err = |operation, e: &dyn std::fmt::Display| QueueError::Nats {
+            url: url.to_string(),
+            operation,
+            message: e.to_string(),
+        };
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(options.request_timeout)
+            .request_timeout(Some(options.request_timeout))
+            .connect(url)
+            .await
+            .map_err(|e| err("connecting", &e))?;
+        let mut js = jetstream::new(client);
+        js.set_timeout(options.request_timeout);
+        let jobs = js
+            .get_or_create_stream(stream::Config {
+                name: options.stream.clone(),
+                subjects: vec![format!("{}.>", options.subject_prefix)],
+                retention: RetentionPolicy::WorkQueue,
+                storage: StorageType::File,
+                duplicate_window: options.duplicate_window,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err("creating the jobs stream", &e))?;
+        let dead = js
+            .get_or_create_stream(stream::Config {
+                name: options.dead_stream.clone(),
+                subjects: vec![format!("{}.>", options.dead_prefix)],
+                retention: RetentionPolicy::Limits,
+                storage: StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err("creating the dead-letter stream", &e))?;
+        let kv = match js.get_key_value(options.bucket.clone()).await {
+            Ok(kv) => kv,
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket: options.bucket.clone(),
+                    history: 1,
+                    max_age: options.record_retention,
+                    storage: StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| err("creating the job-state bucket", &e))?,
+        };
+        Ok(NatsQueue {
+            inner: Arc::new(Inner {
+                url: url.to_string(),
+                options,
+                js,
+                jobs,
+                dead,
+                kv,
+                functions: Mutex::new(Functions::default()),
+                cursor: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    fn err(&self, operation: &'static str, e: impl std::fmt::Display) -> QueueError {
+        QueueError::Nats {
+            url: self.inner.url.clone(),
+            operation,
+            message: e.to_string(),
+        }
+    }
+
+    fn prefix(&self) -> &str {
+        &self.inner.options.subject_prefix
+    }
+
+    /// Publishes and waits for JetStream's acknowledgement.
+    async fn publish(
+        &self,
+        operation: &'static str,
+        subject: String,
+        msg_id: &str,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<jetstream::publish::PublishAck, QueueError> {
+        let publish = Publish::build()
+            .payload(payload)
+            .headers(headers)
+            .message_id(msg_id);
+        self.inner
+            .js
+            .send_publish(subject, publish)
+            .await
+            .map_err(|e| self.err(operation, e))?
+            .await
+            .map_err(|e| self.err(operation, e))
+    }
+
+    async fn load(&self, key: &str) -> Result<Option<(Stored, u64)>, QueueError> {
+        let entry = self
+            .inner
+            .kv
+            .entry(key.to_string())
+            .await
+            .map_err(|e| self.err("reading a job record", e))?;
+        match entry {
+            Some(e) if e.operation == kv::Operation::Put => {
+                let stored: Stored =
+                    serde_json::from_slice(&e.value).map_err(|err| QueueError::Corrupt {
+                        id: key.to_string(),
+                        message: format!("its state record is not valid JSON: {err}"),
+                    })?;
+                Ok(Some((stored, e.revision)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn put(&self, key: &str, stored: &Stored) -> Result<u64, QueueError> {
+        let value = serde_json::to_vec(stored).map_err(|e| self.err("encoding a record", e))?;
+        self.inner
+            .kv
+            .put(key, value.into())
+            .await
+            .map_err(|e| self.err("writing a job record", e))
+    }
+
+    /// Replaces the record only if it is still at `revision`; otherwise the lease is lost.
+    async fn update(
+        &self,
+        lease: &NatsLease,
+        id: &str,
+        stored: &Stored,
+    ) -> Result<u64, QueueError> {
+        let value = serde_json::to_vec(stored).map_err(|e| self.err("encoding a record", e))?;
+        match self
+            .inner
+            .kv
+            .update(&lease.key, value.into(), lease.revision)
+            .await
+        {
+            Ok(rev) => Ok(rev),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                Err(QueueError::LeaseLost { id: id.to_string() })
+            }
+            Err(e) => Err(self.err("updating a job record", e)),
+        }
+    }
+
+    fn nats_lease(lease: &Lease) -> Result<&NatsLease, QueueError> {
+        match &lease.token {
+            LeaseToken::Nats(l) => Ok(l),
+            LeaseToken::Embedded(_) => Err(QueueError::ForeignLease {
+                id: lease.job.id.clone(),
+            }),
+        }
+    }
+
+    /// Per function, how many messages each subject kind holds.
+    async fn subject_counts(&self) -> Result<BTreeMap<FunctionRef, SubjectCounts>, QueueError> {
+        let mut info = self
+            .inner
+            .jobs
+            .info_builder()
+            .subjects(format!("{}.>", self.prefix()))
+            .fetch()
+            .await
+            .map_err(|e| self.err("listing the jobs stream's subjects", e))?;
+        let mut counts: BTreeMap<FunctionRef, SubjectCounts> = BTreeMap::new();
+        while let Some(item) = info.next().await {
+            let (subject, n) =
+                item.map_err(|e| self.err("listing the jobs stream's subjects", e))?;
+            if let Some((f, kind)) = parse_job_subject(self.prefix(), &subject) {
+                let c = counts.entry(f).or_default();
+                match kind {
+                    Kind::Ready => c.ready += n as u64,
+                    Kind::Retry => c.retry += n as u64,
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The functions with jobs, refreshed when older than the discovery interval.
+    async fn known_functions(&self, force: bool) -> Result<Vec<FunctionRef>, QueueError> {
+        {
+            let functions = self.inner.functions.lock().await;
+            let fresh = functions
+                .refreshed
+                .is_some_and(|t| t.elapsed() < self.inner.options.discovery_interval);
+            if fresh && !force {
+                return Ok(functions.known.clone());
+            }
+        }
+        let known: Vec<FunctionRef> = self.subject_counts().await?.into_keys().collect();
+        let mut functions = self.inner.functions.lock().await;
+        functions.known = known.clone();
+        functions.refreshed = Some(Instant::now());
+        Ok(known)
+    }
+
+    /// The durable consumer of `f`'s `kind` subject with `AckWait = lease_for`, made or
+    /// updated if needed.
+    async fn consumer(
+        &self,
+        f: &FunctionRef,
+        kind: Kind,
+        lease_for: Duration,
+    ) -> Result<PullConsumer, QueueError> {
+        let mut functions = self.inner.functions.lock().await;
+        if let Some((c, ack_wait)) = functions.consumers.get(&(f.clone(), kind))
+            && *ack_wait == lease_for
+        {
+            return Ok(c.clone());
+        }
+        let name = consumer_name(f, kind);
+        let subject = match kind {
+            Kind::Ready => ready_subject(self.prefix(), f),
+            Kind::Retry => retry_subject(self.prefix(), f),
+        };
+        let config = pull::Config {
+            durable_name: Some(name),
+            filter_subject: subject,
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::All,
+            ack_wait: lease_for,
+            max_deliver: -1,
+            max_ack_pending: 1_000_000,
+            ..Default::default()
+        };
+        // Creating a durable that exists with another AckWait updates it.
+        let consumer = self
+            .inner
+            .jobs
+            .create_consumer(config)
+            .await
+            .map_err(|e| self.err("creating a consumer", e))?;
+        functions
+            .consumers
+            .insert((f.clone(), kind), (consumer.clone(), lease_for));
+        Ok(consumer)
+    }
+
+    /// Up to `max` messages from `consumer` without waiting.
+    async fn fetch(&self, consumer: &PullConsumer, max: usize) -> Result<Vec<Message>, QueueError> {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(max)
+            .messages()
+            .await
+            .map_err(|e| self.err("fetching jobs", e))?;
+        let mut out = Vec::new();
+        while let Some(msg) = batch.next().await {
+            out.push(msg.map_err(|e| self.err("fetching jobs", e))?);
+        }
+        Ok(out)
+    }
+
+    /// Moves `f`'s retry copies whose time has come to its ready subject; NAKs the others with
+    /// the delay left.
+    async fn move_due_retries(
+        &self,
+        f: &FunctionRef,
+        lease_for: Duration,
+    ) -> Result<(), QueueError> {
+        let consumer = self.consumer(f, Kind::Retry, lease_for).await?;
+        let now = now_ms();
+        for msg in self.fetch(&consumer, 256).await? {
+            let not_before = header_u64(msg.headers.as_ref(), NOT_BEFORE);
+            if not_before > now {
+                msg.ack_with(AckKind::Nak(Some(Duration::from_millis(not_before - now))))
+                    .await
+                    .map_err(|e| self.err("postponing a retry", e))?;
+                continue;
+            }
+            let attempts = header_u64(msg.headers.as_ref(), ATTEMPTS);
+            let id = match codec::decode(&msg.payload, 0) {
+                Ok(job) => job.id,
+                Err(e) => {
+                    tracing::error!(subject = %msg.subject, error = %e, "NATS queue: unreadable retry copy dropped");
+                    msg.ack_with(AckKind::Term)
+                        .await
+                        .map_err(|e| self.err("dropping a job", e))?;
+                    continue;
+                }
+            };
+            let mut headers = HeaderMap::new();
+            headers.insert(ATTEMPTS, attempts.to_string().as_str());
+            headers.insert(
+                LAST_ERROR,
+                header_str(msg.headers.as_ref(), LAST_ERROR).as_str(),
+            );
+            self.publish(
+                "moving a retry to the ready jobs",
+                ready_subject(self.prefix(), f),
+                &format!("{id}/moved/{}", stream_seq(&msg)),
+                headers,
+                msg.payload.clone(),
+            )
+            .await?;
+            msg.double_ack()
+                .await
+                .map_err(|e| self.err("acknowledging a moved retry", e))?;
+        }
+        Ok(())
+    }
+
+    /// Turns a delivered ready message into a lease, or dead-letters it when it is due for an
+    /// attempt past its limit.
+    async fn take(&self, msg: Message) -> Result<Option<Lease>, QueueError> {
+        let delivered = msg
+            .info()
+            .map(|i| u64::try_from(i.delivered).unwrap_or(1))
+            .unwrap_or(1);
+        let before = header_u64(msg.headers.as_ref(), ATTEMPTS);
+        let attempt = u32::try_from(before + delivered).unwrap_or(u32::MAX);
+        let job = match codec::decode(&msg.payload, attempt) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!(subject = %msg.subject, error = %e, "NATS queue: unreadable job dropped");
+                msg.ack_with(AckKind::Term)
+                    .await
+                    .map_err(|e| self.err("dropping a job", e))?;
+                return Ok(None);
+            }
+        };
+        let key = record_key(&job.id);
+        let now = now_ms();
+        if attempt > job.max_attempts {
+            let mut error = header_str(msg.headers.as_ref(), LAST_ERROR);
+            if delivered > 1 || error.is_empty() {
+                error = format!(
+                    "attempt {} of {} ran out of its lease without an answer (the worker died or hung)",
+                    attempt - 1,
+                    job.max_attempts
+                );
+            }
+            let mut record = record_of(&job, now);
+            let (stored, revision) = match self.load(&key).await? {
+                Some((s, r)) => (s, r),
+                None => {
+                    let s = Stored {
+                        record,
+                        dead_seq: None,
+                    };
+                    let r = self.put(&key, &s).await?;
+                    (s, r)
+                }
+            };
+            record = stored.record;
+            let lease = NatsLease {
+                message: msg,
+                key,
+                revision,
+            };
+            self.store_dead(&job, lease, record, attempt - 1, error)
+                .await?;
+            return Ok(None);
+        }
+        let mut record = record_of(&job, now);
+        record.state = JobState::Running {
+            attempt,
+            since: now,
+        };
+        let revision = self
+            .put(
+                &key,
+                &Stored {
+                    record,
+                    dead_seq: None,
+                },
+            )
+            .await?;
+        Ok(Some(Lease {
+            job,
+            token: LeaseToken::Nats(Box::new(NatsLease {
+                message: msg,
+                key,
+                revision,
+            })),
+        }))
+    }
+
+    /// Records the job as dead (if the lease still holds), stores the dead letter, acks.
+    async fn store_dead(
+        &self,
+        job: &Job,
+        lease: NatsLease,
+        mut record: JobRecord,
+        attempts: u32,
+        error: String,
+    ) -> Result<(), QueueError> {
+        let now = now_ms();
+        record.state = JobState::DeadLettered {
+            attempts,
+            last_error: error.clone(),
+            at: now,
+        };
+        record.updated_at = now;
+        let mut stored = Stored {
+            record,
+            dead_seq: None,
+        };
+        self.update(&lease, &job.id, &stored).await?;
+        let mut headers = HeaderMap::new();
+        headers.insert(ATTEMPTS, attempts.to_string().as_str());
+        headers.insert(LAST_ERROR, one_line(&error).as_str());
+        headers.insert(DEAD_AT, now.to_string().as_str());
+        let mut body_job = job.clone();
+        body_job.attempt = 0;
+        let ack = self
+            .publish(
+                "storing a dead letter",
+                dead_subject(&self.inner.options.dead_prefix, &job.function),
+                &format!("{}/dead/{}", job.id, stream_seq(&lease.message)),
+                headers,
+                codec::encode(&body_job).into(),
+            )
+            .await?;
+        stored.dead_seq = Some(ack.sequence);
+        self.put(&lease.key, &stored).await?;
+        lease
+            .message
+            .double_ack()
+            .await
+            .map_err(|e| self.err("acknowledging a dead-lettered job", e))
+    }
+
+    /// Leases what is due now, in turn over the functions with room.
+    async fn lease_once(&self, req: &LeaseRequest) -> Result<Vec<Lease>, QueueError> {
+        let mut functions: Vec<(FunctionRef, usize)> = self
+            .known_functions(false)
+            .await?
+            .into_iter()
+            .map(|f| {
+                let room = req.room.for_function(&f);
+                (f, room)
+            })
+            .filter(|(_, room)| *room > 0)
+            .collect();
+        let mut leased = Vec::new();
+        if functions.is_empty() || req.max == 0 {
+            return Ok(leased);
+        }
+        let n = functions.len();
+        let cursor = self.inner.cursor.fetch_add(1, Ordering::Relaxed);
+        functions.rotate_left(cursor % n);
+        let share = req.max.div_ceil(n).max(1);
+        let mut exhausted = vec![false; n];
+        for round in 0..2 {
+            for (i, (f, room)) in functions.iter_mut().enumerate() {
+                let remaining = req.max - leased.len();
+                if remaining == 0 {
+                    return Ok(leased);
+                }
+                if exhausted[i] || *room == 0 {
+                    continue;
+                }
+                if round == 0 {
+                    self.move_due_retries(f, req.lease_for).await?;
+                }
+                let want = if round == 0 { share } else { remaining }
+                    .min(*room)
+                    .min(remaining);
+                let consumer = self.consumer(f, Kind::Ready, req.lease_for).await?;
+                let msgs = self.fetch(&consumer, want).await?;
+                if msgs.len() < want {
+                    exhausted[i] = true;
+                }
+                for msg in msgs {
+                    if let Some(lease) = self.take(msg).await? {
+                        *room = room.saturating_sub(1);
+                        leased.push(lease);
+                    }
+                }
+            }
+        }
+        Ok(leased)
+    }
+}
+
+/// The message's sequence in its stream: with the job id, the `Nats-Msg-Id` of the copies made
+/// from it (a retry, a move, a dead letter), so that doing it twice after a crash stores one
+/// copy, while a job replayed and failing again still gets a new one.
+fn stream_seq(msg: &Message) -> u64 {
+    msg.info().map(|i| i.stream_sequence).unwrap_or(0)
+}
+
+/// A fresh record of `job` in state queued.
+fn record_of(job: &Job, now: u64) -> JobRecord {
+    JobRecord {
+        id: job.id.clone(),
+        function: job.function.clone(),
+        method: job.method.clone(),
+        path: job.path.clone(),
+        callback_url: job.callback_url.clone(),
+        state: JobState::Queued,
+        max_attempts: job.max_attempts,
+        enqueued_at: job.enqueued_at,
+        updated_at: now,
+    }
+}
+
+#[async_trait]
+impl Queue for NatsQueue {
+    async fn enqueue(&self, job: Job) -> Result<Enqueued, QueueError> {
+        validate(&job)?;
+        let key = record_key(&job.id);
+        if self.load(&key).await?.is_some() {
+            return Ok(Enqueued::Duplicate);
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(ATTEMPTS, "0");
+        let ack = self
+            .publish(
+                "storing a job",
+                ready_subject(self.prefix(), &job.function),
+                &job.id,
+                headers,
+                codec::encode(&job).into(),
+            )
+            .await?;
+        let stored = Stored {
+            record: record_of(&job, now_ms()),
+            dead_seq: None,
+        };
+        if ack.duplicate {
+            // An earlier enqueue of this id got as far as the stream; make sure its record exists.
+            let value =
+                serde_json::to_vec(&stored).map_err(|e| self.err("encoding a record", e))?;
+            match self.inner.kv.create(&key, value.into()).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+                Err(e) => return Err(self.err("writing a job record", e)),
+            }
+            return Ok(Enqueued::Duplicate);
+        }
+        self.put(&key, &stored).await?;
+        let mut functions = self.inner.functions.lock().await;
+        if !functions.known.contains(&job.function) {
+            functions.known.push(job.function.clone());
+        }
+        Ok(Enqueued::New)
+    }
+
+    async fn lease(&self, req: &LeaseRequest) -> Result<Vec<Lease>, QueueError> {
+        let deadline = Instant::now() + req.wait;
+        loop {
+            let leased = self.lease_once(req).await?;
+            if !leased.is_empty() || req.max == 0 {
+                return Ok(leased);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(leased);
+            }
+            tokio::time::sleep(self.inner.options.poll_interval.min(deadline - now)).await;
+        }
+    }
+
+    /// Sends an in-progress ack, which restarts the lease for the consumer's `AckWait` (the
+    /// `lease_for` of the lease call); `lease_for` here is not used.
+    async fn extend(&self, lease: &Lease, _lease_for: Duration) -> Result<(), QueueError> {
+        let nats = Self::nats_lease(lease)?;
+        nats.message
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(|e| self.err("extending a lease", e))?;
+        match self.load(&nats.key).await? {
+            Some((_, revision)) if revision == nats.revision => Ok(()),
+            _ => Err(QueueError::LeaseLost {
+                id: lease.job.id.clone(),
+            }),
+        }
+    }
+
+    async fn ack(&self, lease: Lease, outcome: Outcome) -> Result<(), QueueError> {
+        let nats = Self::nats_lease(&lease)?;
+        let now = now_ms();
+        let mut record = record_of(&lease.job, now);
+        let attempts = lease.job.attempt;
+        record.state = match outcome {
+            Outcome::Succeeded { status } => JobState::Succeeded {
+                status,
+                attempts,
+                finished_at: now,
+            },
+            Outcome::Failed { status, error } => JobState::Failed {
+                status,
+                error,
+                attempts,
+                finished_at: now,
+            },
+        };
+        self.update(
+            nats,
+            &lease.job.id,
+            &Stored {
+                record,
+                dead_seq: None,
+            },
+        )
+        .await?;
+        nats.message
+            .double_ack()
+            .await
+            .map_err(|e| self.err("acknowledging a job", e))
+    }
+
+    async fn retry_later(
+        &self,
+        lease: Lease,
+        at: SystemTime,
+        error: String,
+    ) -> Result<(), QueueError> {
+        let nats = Self::nats_lease(&lease)?;
+        let now = now_ms();
+        let next_at = unix_ms(at);
+        let mut record = record_of(&lease.job, now);
+        record.state = JobState::Retrying {
+            attempt: lease.job.attempt,
+            next_at,
+            last_error: error.clone(),
+        };
+        self.update(
+            nats,
+            &lease.job.id,
+            &Stored {
+                record,
+                dead_seq: None,
+            },
+        )
+        .await?;
+        let mut headers = HeaderMap::new();
+        headers.insert(ATTEMPTS, lease.job.attempt.to_string().as_str());
+        headers.insert(NOT_BEFORE, next_at.to_string().as_str());
+        headers.insert(LAST_ERROR, one_line(&error).as_str());
+        let mut job = lease.job.clone();
+        job.attempt = 0;
+        self.publish(
+            "storing a retry",
+            retry_subject(self.prefix(), &job.function),
+            &format!("{}/retry/{}", job.id, stream_seq(&nats.message)),
+            headers,
+            codec::encode(&job).into(),
+        )
+        .await?;
+        nats.message
+            .double_ack()
+            .await
+            .map_err(|e| self.err("acknowledging a retried job", e))
+    }
+
+    async fn dead_letter(&self, lease: Lease, error: String) -> Result<(), QueueError> {
+        let Lease { job, token } = lease;
+        let nats = match token {
+            LeaseToken::Nats(l) => *l,
+            LeaseToken::Embedded(_) => return Err(QueueError::ForeignLease { id: job.id }),
+        };
+        let record = record_of(&job, now_ms());
+        let attempts = job.attempt;
+        self.store_dead(&job, nats, record, attempts, error).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<JobRecord>, QueueError> {
+        Ok(self.load(&record_key(id)).await?.map(|(s, _)| s.record))
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
+        let filter = format!("{}.>", self.inner.options.dead_prefix);
+        let mut out = Vec::new();
+        let mut seq = 1;
+        while out.len() < limit {
+            let msg = match self
+                .inner
+                .dead
+                .get_first_raw_message_by_subject(&filter, seq)
+                .await
+            {
+                Ok(m) => m,
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => break,
+                Err(e) => return Err(self.err("reading dead letters", e)),
+            };
+            seq = msg.sequence + 1;
+            let headers = Some(&msg.headers);
+            let attempts = u32::try_from(header_u64(headers, ATTEMPTS)).unwrap_or(u32::MAX);
+            let job = codec::decode(&msg.payload, attempts).map_err(|e| QueueError::Corrupt {
+                id: format!("dead letter #{}", msg.sequence),
+                message: e,
+            })?;
+            let at = header_u64(headers, DEAD_AT);
+            let mut record = record_of(&job, at);
+            record.state = JobState::DeadLettered {
+                attempts,
+                last_error: header_str(headers, LAST_ERROR),
+                at,
+            };
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    async fn replay(&self, id: &str) -> Result<(), QueueError> {
+        let key = record_key(id);
+        let (stored, seq) = self.dead_record(id, &key).await?;
+        let msg = self
+            .inner
+            .dead
+            .get_raw_message(seq)
+            .await
+            .map_err(|e| self.err("reading a dead letter", e))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(ATTEMPTS, "0");
+        self.publish(
+            "replaying a dead letter",
+            ready_subject(self.prefix(), &stored.record.function),
+            &format!("{id}/replay/{seq}"),
+            headers,
+            msg.payload,
+        )
+        .await?;
+        let mut record = stored.record;
+        record.state = JobState::Queued;
+        record.updated_at = now_ms();
+        self.put(
+            &key,
+            &Stored {
+                record,
+                dead_seq: None,
+            },
+        )
+        .await?;
+        self.inner
+            .dead
+            .delete_message(seq)
+            .await
+            .map_err(|e| self.err("removing a replayed dead letter", e))?;
+        self.known_functions(true).await?;
+        Ok(())
+    }
+
+    async fn delete_dead_letter(&self, id: &str) -> Result<(), QueueError> {
+        let key = record_key(id);
+        let (_, seq) = self.dead_record(id, &key).await?;
+        self.inner
+            .dead
+            .delete_message(seq)
+            .await
+            .map_err(|e| self.err("deleting a dead letter", e))?;
+        self.inner
+            .kv
+            .delete(&key)
+            .await
+            .map_err(|e| self.err("deleting a job record", e))
+    }
+
+    async fn depth(&self) -> Result<Vec<(FunctionRef, DepthCounts)>, QueueError> {
+        let mut depth: BTreeMap<FunctionRef, DepthCounts> = BTreeMap::new();
+        for (f, c) in self.subject_counts().await? {
+            let running = if c.ready > 0 {
+                let name = consumer_name(&f, Kind::Ready);
+                match self.inner.jobs.consumer_info(&name).await {
+                    Ok(info) => (info.num_ack_pending as u64).min(c.ready),
+                    Err(_) => 0,
+                }
+            } else {
+                0
+            };
+            depth.insert(
+                f,
+                DepthCounts {
+                    queued: c.ready - running,
+                    running,
+                    retrying: c.retry,
+                    dead: 0,
+                },
+            );
+        }
+        let mut info = self
+            .inner
+            .dead
+            .info_builder()
+            .subjects(format!("{}.>", self.inner.options.dead_prefix))
+            .fetch()
+            .await
+            .map_err(|e| self.err("counting dead letters", e))?;
+        while let Some(item) = info.next().await {
+            let (subject, n) = item.map_err(|e| self.err("counting dead letters", e))?;
+            if let Some(f) = parse_dead_subject(&self.inner.options.dead_prefix, &subject) {
+                depth.entry(f).or_default().dead += n as u64;
+            }
+        }
+        Ok(depth.into_iter().collect())
+    }
+}
+
+impl NatsQueue {
+    /// The record of a dead letter and its sequence in the dead-letter stream.
+    async fn dead_record(&self, id: &str, key: &str) -> Result<(Stored, u64), QueueError> {
+        let Some((stored, _)) = self.load(key).await? else {
+            return Err(QueueError::NotFound { id: id.to_string() });
+        };
+        if !matches!(stored.record.state, JobState::DeadLettered { .. }) {
+            return Err(QueueError::NotDeadLettered {
+                id: id.to_string(),
+                state: stored.record.state.name(),
+            });
+        }
+        match stored.dead_seq {
+            Some(seq) => Ok((stored.clone(), seq)),
+            None => Err(QueueError::Corrupt {
+                id: id.to_string(),
+                message: "its dead letter is still being stored (or that failed and the job \
+                          will be dead-lettered again); try again in a moment"
+                    .to_string(),
+            }),
+        }
+    }
+}
