@@ -16,6 +16,26 @@ fn python3_http_template_suite() {
 }
 
 #[test]
+fn rust_template_suite() {
+    let output = Command::new("python3")
+        .arg(repo().join("tests/templates/test_rust_template.py"))
+        .current_dir(repo())
+        .output()
+        .expect("run python3");
+    ok(&output);
+}
+
+#[test]
+fn binary_scaffold_suite() {
+    let output = Command::new("python3")
+        .arg(repo().join("tests/templates/test_binary_scaffold.py"))
+        .current_dir(repo())
+        .output()
+        .expect("run python3");
+    ok(&output);
+}
+
+#[test]
 fn node_template_suite() {
     let output = Command::new("node")
         .args(["--test", "tests/templates/"])

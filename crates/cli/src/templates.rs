@@ -204,7 +204,7 @@ mod tests {
     #[test]
     fn embedded_templates_parse() {
         let t = Templates::load(Path::new("/nonexistent"));
-        for name in ["python3-http", "node", "bash-streaming", "binary"] {
+        for name in ["python3-http", "node", "bash-streaming", "binary", "rust"] {
             let template = t.get(name).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(template.config.language, name);
         }

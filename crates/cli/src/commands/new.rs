@@ -58,7 +58,9 @@ fn add_to_functions(text: &str, entry: &str) -> Option<String> {
         .map_or(lines.len(), |i| start + 1 + i);
     // Keep trailing blank lines and comments of the block after the new entry.
     let mut insert_at = end;
-    while insert_at > start + 1 && lines[insert_at - 1].trim().is_empty() {
+    while insert_at > start + 1
+        && (lines[insert_at - 1].trim().is_empty() || lines[insert_at - 1].starts_with('#'))
+    {
         insert_at -= 1;
     }
     let mut out: Vec<String> = lines[..insert_at].iter().map(|l| l.to_string()).collect();
