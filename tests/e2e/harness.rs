@@ -298,3 +298,154 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A nats-server with JetStream on a free port and a temp store dir.
+pub struct Nats {
+    /// `nats://127.0.0.1:PORT`.
+    pub url: String,
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Nats {
+    /// Starts one; fails the test with the fix when nats-server is not installed.
+    pub fn start() -> Nats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut nats = Nats {
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        nats.restart();
+        nats
+    }
+
+    fn binary() -> PathBuf {
+        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .chain([PathBuf::from("/usr/sbin")])
+            .map(|d| d.join("nats-server"))
+            .find(|p| p.is_file());
+        found.expect("nats-server is not installed: run scripts/install-test-deps (Debian package nats-server)")
+    }
+
+    /// Starts (again) on the same port and store dir.
+    pub fn restart(&mut self) {
+        let child = Command::new(Self::binary())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        eventually("nats-server to listen", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        });
+    }
+
+    /// Kills it with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// What a callback receiver got: per call id, the callbacks with their headers and body.
+#[derive(Debug, Clone, Default)]
+pub struct Received {
+    /// Callbacks by call id.
+    pub calls:
+        std::collections::HashMap<String, Vec<(std::collections::HashMap<String, String>, String)>>,
+}
+
+/// An HTTP server that records every callback POSTed to it; `/redirect` answers 307 to `/`.
+pub struct CallbackServer {
+    /// Its base URL.
+    pub url: String,
+    received: Arc<Mutex<Received>>,
+}
+
+impl CallbackServer {
+    /// Starts one on a free port.
+    pub fn start() -> CallbackServer {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Received::default()));
+        let shared = Arc::clone(&received);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = Arc::clone(&shared);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut stream = stream;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                        let mut headers = std::collections::HashMap::new();
+                        loop {
+                            let mut h = String::new();
+                            reader.read_line(&mut h).unwrap();
+                            let h = h.trim_end();
+                            if h.is_empty() {
+                                break;
+                            }
+                            if let Some((k, v)) = h.split_once(':') {
+                                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                            }
+                        }
+                        let length: usize = headers
+                            .get("content-length")
+                            .and_then(|l| l.parse().ok())
+                            .unwrap_or(0);
+                        let mut body = vec![0u8; length];
+                        reader.read_exact(&mut body).unwrap();
+                        if target == "/redirect" {
+                            let _ = stream.write_all(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /\r\nContent-Length: 0\r\n\r\n");
+                            continue;
+                        }
+                        let id = headers.get("x-call-id").cloned().unwrap_or_default();
+                        shared
+                            .lock()
+                            .unwrap()
+                            .calls
+                            .entry(id)
+                            .or_default()
+                            .push((headers, String::from_utf8_lossy(&body).into_owned()));
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    }
+                });
+            }
+        });
+        CallbackServer { url, received }
+    }
+
+    /// What arrived so far.
+    pub fn received(&self) -> Received {
+        self.received.lock().unwrap().clone()
+    }
+}

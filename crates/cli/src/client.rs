@@ -49,6 +49,8 @@ pub enum Deployed {
 pub struct Answer {
     /// The status.
     pub status: StatusCode,
+    /// The `X-Call-Id` of the call, when the answer has one.
+    pub call_id: Option<String>,
     /// The body.
     pub body: Incoming,
 }
@@ -101,8 +103,14 @@ impl Client {
             .map_err(|_| self.unreachable(format!("no answer within {}s", limit.as_secs())))?
             .map_err(|e| self.unreachable(error_chain(&e)))?;
         let (parts, body) = response.into_parts();
+        let call_id = parts
+            .headers
+            .get("x-call-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         Ok(Answer {
             status: parts.status,
+            call_id,
             body,
         })
     }

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ironfaas_gateway::GatewayConfig;
+use ironfaas_gateway::asynchronous::WorkerConfig;
+use ironfaas_gateway::{Backends, GatewayConfig};
+use ironfaas_queue::{EmbeddedQueue, NatsOptions, NatsQueue, Queue};
 use ironfaas_runtime::local::{LocalConfig, LocalProvider};
 use ironfaas_store::{FunctionStore, local_store_dir};
 use tokio::sync::oneshot;
@@ -26,6 +28,31 @@ pub struct PlatformOptions {
     pub ready_timeout: Duration,
     /// The function store: `s3://BUCKET/PREFIX` (or a path); the data dir's store when unset.
     pub store: Option<String>,
+    /// The queue of asynchronous calls: `nats://HOST:PORT`; embedded in the data dir when unset.
+    pub queue: Option<String>,
+    /// Workers making asynchronous calls in this process; none when `ironfaas worker`s do.
+    pub workers: Option<WorkerConfig>,
+}
+
+/// The queue at `location` (`nats://…`), else the embedded one in the data dir.
+pub async fn open_queue(location: Option<&str>, data_dir: &Path) -> CmdResult<Arc<dyn Queue>> {
+    match location {
+        Some(url) if url.starts_with("nats://") => {
+            let queue = NatsQueue::connect(url, NatsOptions::default())
+                .await
+                .map_err(|e| Failure::failed(format!("queue {url}: {e}")))?;
+            Ok(Arc::new(queue))
+        }
+        Some(other) => Err(Failure::input(format!(
+            "--queue {other}: give nats://HOST:PORT, or leave it out for the embedded queue"
+        ))),
+        None => {
+            let dir = data_dir.join("queue");
+            let queue = EmbeddedQueue::open(&dir)
+                .map_err(|e| Failure::failed(format!("queue in {}: {e}", dir.display())))?;
+            Ok(Arc::new(queue))
+        }
+    }
 }
 
 /// A running platform.
@@ -82,10 +109,16 @@ impl Platform {
             .await
             .map_err(Failure::failed)?;
         let (stop, stopped) = oneshot::channel::<()>();
+        let queue = open_queue(options.queue.as_deref(), &options.data_dir).await?;
+        let backends = Backends {
+            provider: provider.clone(),
+            store: Some(store),
+            queue: Some(queue),
+            workers: options.workers,
+        };
         let server = tokio::spawn(ironfaas_gateway::serve(
             listener,
-            provider.clone(),
-            Some(store),
+            backends,
             options.gateway,
             async move {
                 let _ = stopped.await;

@@ -106,6 +106,44 @@ impl Body for ProxiedBody {
     }
 }
 
+/// A request body on its way to a replica: a caller's, streamed through, or a stored one
+/// (an asynchronous call).
+pub enum UpstreamBody {
+    /// Streamed from the caller.
+    Streamed(Incoming),
+    /// Complete in memory.
+    Buffered(Full<Bytes>),
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            UpstreamBody::Streamed(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            UpstreamBody::Buffered(b) => Pin::new(b).poll_frame(cx).map_err(|e| match e {}),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpstreamBody::Streamed(b) => b.is_end_stream(),
+            UpstreamBody::Buffered(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpstreamBody::Streamed(b) => b.size_hint(),
+            UpstreamBody::Buffered(b) => b.size_hint(),
+        }
+    }
+}
+
 /// Any body the gateway answers with.
 pub enum GatewayBody {
     /// A replica's response.

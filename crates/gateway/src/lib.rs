@@ -2,6 +2,7 @@
 //! HTTP/1 server. The gateway keeps no function state; it asks its [`Provider`].
 
 mod api;
+pub mod asynchronous;
 mod autoscaler;
 pub mod body;
 mod metrics;
@@ -46,6 +47,8 @@ pub struct GatewayConfig {
     pub scale_down_window: Duration,
     /// The largest bundle `PUT /system/store/bundles` accepts.
     pub max_bundle_bytes: u64,
+    /// The largest body an asynchronous call may have (then 413).
+    pub max_async_body_bytes: usize,
 }
 
 impl Default for GatewayConfig {
@@ -58,6 +61,7 @@ impl Default for GatewayConfig {
             autoscale_interval: autoscaler::DEFAULT_INTERVAL,
             scale_down_window: Duration::from_secs(30),
             max_bundle_bytes: 1 << 30,
+            max_async_body_bytes: 10 << 20,
         }
     }
 }
@@ -91,6 +95,21 @@ pub(crate) struct Gateway {
     waking: scale_from_zero::Waking,
     routes: routes::RouteTable,
     store: Option<ironfaas_store::FunctionStore>,
+    queue: Option<Arc<dyn ironfaas_queue::Queue>>,
+    policies: asynchronous::Policies,
+}
+
+/// What the gateway drives: the provider, and optionally the function store (for pushes) and
+/// the queue of asynchronous calls (with the workers that make them).
+pub struct Backends {
+    /// Runs the functions.
+    pub provider: Arc<dyn Provider>,
+    /// The store the provider reads bundles from.
+    pub store: Option<ironfaas_store::FunctionStore>,
+    /// Stored asynchronous calls.
+    pub queue: Option<Arc<dyn ironfaas_queue::Queue>>,
+    /// The workers making stored calls in this process; none when `ironfaas worker`s do.
+    pub workers: Option<asynchronous::WorkerConfig>,
 }
 
 struct App {
@@ -107,6 +126,9 @@ async fn dispatch(
     if path.starts_with(proxy::PREFIX) {
         return Ok(proxy::invoke(&app.gateway, req, &peer).await);
     }
+    if path.starts_with(asynchronous::enqueue::PREFIX) {
+        return Ok(asynchronous::enqueue::enqueue(&app.gateway, req, &peer).await);
+    }
     if let Some((function, rest)) = app.gateway.routes.lookup(path) {
         let rest = rest.to_string();
         return Ok(proxy::invoke_route(&app.gateway, req, &peer, &function, &rest).await);
@@ -120,12 +142,17 @@ async fn dispatch(
 /// finish (up to the shutdown grace).
 pub async fn serve(
     listener: TcpListener,
-    provider: Arc<dyn Provider>,
-    store: Option<ironfaas_store::FunctionStore>,
+    backends: Backends,
     config: GatewayConfig,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     config.validate().map_err(io::Error::other)?;
+    let Backends {
+        provider,
+        store,
+        queue,
+        workers,
+    } = backends;
     let gateway = Arc::new(Gateway {
         provider,
         config,
@@ -136,6 +163,8 @@ pub async fn serve(
         waking: scale_from_zero::Waking::default(),
         routes: routes::RouteTable::default(),
         store,
+        queue,
+        policies: asynchronous::Policies::default(),
     });
     gateway.routes.refresh(gateway.provider.as_ref()).await;
     let app = Arc::new(App {
@@ -154,6 +183,23 @@ pub async fn serve(
         })
     };
     let autoscaler = tokio::spawn(autoscaler::Autoscaler::new(Arc::clone(&gateway)).run());
+    let (stop_workers, workers_stopped) = tokio::sync::oneshot::channel::<()>();
+    let workers = match (gateway.queue.clone(), workers) {
+        (Some(queue), Some(config)) => {
+            let invoker = Arc::new(asynchronous::invoker::InProcess {
+                gateway: Arc::clone(&gateway),
+            });
+            Some(tokio::spawn(asynchronous::run_workers(
+                queue,
+                invoker,
+                config,
+                async move {
+                    let _ = workers_stopped.await;
+                },
+            )))
+        }
+        _ => None,
+    };
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.keep_alive(true)
@@ -188,6 +234,10 @@ pub async fn serve(
     drop(listener);
     pruner.abort();
     autoscaler.abort();
+    let _ = stop_workers.send(());
+    if let Some(workers) = workers {
+        let _ = tokio::time::timeout(config.shutdown_grace, workers).await;
+    }
     if tokio::time::timeout(config.shutdown_grace, graceful.shutdown())
         .await
         .is_err()

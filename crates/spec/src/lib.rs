@@ -5,6 +5,7 @@
 pub mod duration;
 pub mod names;
 pub mod provider;
+pub mod retry;
 pub mod routes;
 pub mod scaling;
 pub mod stack;

@@ -33,6 +33,12 @@ pub struct InvokeArgs {
     /// The request's Content-Type.
     #[arg(long, default_value = "text/plain")]
     content_type: String,
+    /// Queue the call (POST /async-function/…) and print its call id instead of the answer.
+    #[arg(short = 'a', long = "async")]
+    asynchronous: bool,
+    /// With --async: where to POST the result.
+    #[arg(long, requires = "asynchronous", value_name = "URL")]
+    callback_url: Option<String>,
     /// Give up after this long.
     #[arg(long, default_value = "5m", value_parser = super::duration_arg)]
     timeout: Duration,
@@ -83,7 +89,15 @@ pub(super) async fn run(args: InvokeArgs) -> CmdResult {
     } else {
         function.to_string()
     };
-    let mut path = format!("/function/{target}/{}", args.path.trim_start_matches('/'));
+    if let Some(url) = &args.callback_url {
+        headers.push(("x-callback-url".to_string(), url.clone()));
+    }
+    let prefix = if args.asynchronous {
+        "async-function"
+    } else {
+        "function"
+    };
+    let mut path = format!("/{prefix}/{target}/{}", args.path.trim_start_matches('/'));
     if !query.is_empty() {
         path.push('?');
         path.push_str(&query_string(&query));
@@ -105,6 +119,12 @@ pub(super) async fn run(args: InvokeArgs) -> CmdResult {
             args.timeout,
         )
         .await?;
+    if args.asynchronous && answer.status == http::StatusCode::ACCEPTED {
+        let id = answer.call_id.unwrap_or_default();
+        eprintln!("Function submitted asynchronously (see `ironfaas queue status {id}`).");
+        println!("{id}");
+        return Ok(());
+    }
     let mut stdout = std::io::stdout().lock();
     while let Some(frame) = answer.body.frame().await {
         let frame = frame

@@ -8,6 +8,7 @@ mod list;
 mod logs;
 mod new;
 mod push;
+mod queue;
 mod remove;
 mod routes;
 mod scale;
@@ -17,6 +18,7 @@ mod template;
 mod up;
 mod version;
 mod watchdog;
+mod worker;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,6 +42,10 @@ pub enum Command {
     Up(up::UpArgs),
     /// Build the stack's functions into bundles in the function store.
     Build(build::BuildArgs),
+    /// Asynchronous calls: depth per function, one call's state, dead letters, replay.
+    Queue(queue::QueueArgs),
+    /// Make asynchronous calls from a NATS queue in a separate process (scale-out).
+    Worker(worker::WorkerArgs),
     /// Upload the stack's built bundles to the gateway's function store (or to --store).
     Push(push::PushArgs),
     /// The gateway's function store: list, remove, gc.
@@ -87,6 +93,8 @@ impl Command {
             Command::Build(args) => build::run(args).await,
             Command::Deploy(args) => deploy::run(args).await,
             Command::Push(args) => push::run(args).await,
+            Command::Queue(args) => queue::run(args).await,
+            Command::Worker(args) => worker::run(args).await,
             Command::Store(args) => store::run(args).await,
             Command::Invoke(args) => invoke::run(args).await,
             Command::List(args) => list::run(args).await,
@@ -170,6 +178,11 @@ impl NamespaceArgs {
             FunctionRef::new(name, &self.namespace)
         }
     }
+}
+
+/// Parses a size flag (`10Mi`, `512K`, `1G`, or bytes).
+pub fn size_arg(text: &str) -> Result<u64, String> {
+    ironfaas_spec::stack::quantity::parse_memory(text).map_err(|e| e.to_string())
 }
 
 /// Parses a duration flag (`30s`, `1m`, `500ms`, or seconds).

@@ -6,9 +6,10 @@ use std::time::Duration;
 use clap::Args;
 use ironfaas_gateway::GatewayConfig;
 
-use super::{DataDirArgs, duration_arg};
+use super::{DataDirArgs, duration_arg, size_arg};
 use crate::failure::CmdResult;
 use crate::platform::{Platform, PlatformOptions, shutdown_signal};
+use ironfaas_gateway::asynchronous::WorkerConfig;
 
 /// Options of the platform, shared by `serve` and `up`.
 #[derive(Debug, Clone, Args)]
@@ -35,6 +36,19 @@ pub struct PlatformArgs {
     /// default the data dir's store folder.
     #[arg(long, env = "IRONFAAS_STORE", value_name = "URL")]
     pub store: Option<String>,
+    /// The queue of asynchronous calls: nats://HOST:PORT for NATS JetStream (2.9+); by default
+    /// an embedded durable queue in the data dir.
+    #[arg(long, env = "IRONFAAS_QUEUE", value_name = "URL")]
+    pub queue: Option<String>,
+    /// Asynchronous calls made at once by this process (0: leave them to `ironfaas worker`s).
+    #[arg(long, env = "IRONFAAS_ASYNC_WORKERS", default_value_t = 64)]
+    pub async_workers: usize,
+    /// How long a worker's lease on a call lasts; it is extended while the call runs.
+    #[arg(long, env = "IRONFAAS_ASYNC_LEASE", default_value = "30s", value_parser = duration_arg)]
+    pub async_lease: Duration,
+    /// The largest body of an asynchronous call, e.g. 10Mi (then 413).
+    #[arg(long, env = "IRONFAAS_MAX_ASYNC_BODY", default_value = "10Mi", value_parser = size_arg)]
+    pub max_async_body: u64,
     /// The autoscaler removes replicas only when no recommendation of this window needed them.
     #[arg(long, env = "IRONFAAS_SCALE_DOWN_WINDOW", default_value = "30s", value_parser = duration_arg)]
     pub scale_down_window: Duration,
@@ -52,10 +66,17 @@ impl PlatformArgs {
                 scale_from_zero_timeout: self.scale_from_zero_timeout,
                 autoscale_interval: self.autoscale_interval,
                 scale_down_window: self.scale_down_window,
+                max_async_body_bytes: self.max_async_body as usize,
                 ..GatewayConfig::default()
             },
             ready_timeout: self.ready_timeout,
             store: self.store.clone(),
+            queue: self.queue.clone(),
+            workers: (self.async_workers > 0).then_some(WorkerConfig {
+                concurrency: self.async_workers,
+                lease: self.async_lease,
+                ..WorkerConfig::default()
+            }),
         }
     }
 }

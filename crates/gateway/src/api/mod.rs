@@ -4,6 +4,7 @@
 mod function;
 mod functions;
 mod info;
+mod jobs;
 mod logs;
 mod metrics;
 mod scale;
@@ -37,6 +38,14 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/system/namespaces", get(info::namespaces))
         .route("/system/logs", get(logs::logs))
         .route("/system/routes", get(info::routes))
+        .route("/system/async", get(jobs::depth))
+        .route("/system/async/dead-letters", get(jobs::dead_letters))
+        .route(
+            "/system/async/dead-letters/{id}",
+            axum::routing::delete(jobs::forget),
+        )
+        .route("/system/async/dead-letters/{id}/replay", post(jobs::replay))
+        .route("/system/async/{id}", get(jobs::status))
         .route("/system/store", get(store::list).delete(store::remove))
         .route("/system/store/bundles", axum::routing::put(store::push))
         .route("/system/store/gc", post(store::gc))

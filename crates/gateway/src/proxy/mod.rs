@@ -3,6 +3,7 @@
 //! connection, with no hop in between.
 
 mod headers;
+pub(crate) use headers::strip_hop_by_hop;
 pub(crate) mod pool;
 
 use std::net::SocketAddr;
@@ -19,13 +20,13 @@ use ironfaas_spec::provider::{AcquireError, Backend, FunctionRoute, InflightGuar
 
 use self::headers::{CALL_ID, INTERNAL};
 use crate::Gateway;
-use crate::body::{GatewayBody, ProxiedBody};
+use crate::body::{GatewayBody, ProxiedBody, UpstreamBody};
 use crate::scale_from_zero::{NotReady, wait_for_replica};
 
 /// The path prefix of synchronous invocations.
 pub(crate) const PREFIX: &str = "/function/";
 
-fn message(status: StatusCode, text: String) -> Response<GatewayBody> {
+pub(crate) fn message(status: StatusCode, text: String) -> Response<GatewayBody> {
     let mut response = Response::new(GatewayBody::full(text));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -45,7 +46,7 @@ fn internal(status: StatusCode, text: String) -> Response<GatewayBody> {
 }
 
 /// Splits `NAME[.NAMESPACE][/PATH]` into name, namespace and the path the replica sees.
-fn parse_target(after_prefix: &str) -> Option<(&str, &str, &str)> {
+pub(crate) fn parse_target(after_prefix: &str) -> Option<(&str, &str, &str)> {
     let (id, rest) = match after_prefix.find('/') {
         Some(i) => (&after_prefix[..i], &after_prefix[i..]),
         None => (after_prefix, "/"),
@@ -126,7 +127,14 @@ pub(crate) async fn invoke(
             format!("invalid path {}\n", req.uri()),
         );
     };
-    forward(gateway, req, peer, &route, uri).await
+    forward(
+        gateway,
+        req.map(UpstreamBody::Streamed),
+        &peer.forwarded_for,
+        &route,
+        uri,
+    )
+    .await
 }
 
 /// A call on a custom route (`com.ironfaas.route`): proxies it to the route's function with
@@ -150,14 +158,50 @@ pub(crate) async fn invoke_route(
             format!("invalid path {}\n", req.uri()),
         );
     };
-    forward(gateway, req, peer, &route, uri).await
+    forward(
+        gateway,
+        req.map(UpstreamBody::Streamed),
+        &peer.forwarded_for,
+        &route,
+        uri,
+    )
+    .await
+}
+
+/// An asynchronous call taken from the queue: the same path as a synchronous one, in this
+/// process. `path_and_query` is what the replica sees.
+pub(crate) async fn call_in_process(
+    gateway: &Arc<Gateway>,
+    function: &FunctionRef,
+    mut req: Request<UpstreamBody>,
+    path_and_query: &str,
+) -> Response<GatewayBody> {
+    let Some(route) = gateway.provider.route(&function.name, &function.namespace) else {
+        return internal(
+            StatusCode::NOT_FOUND,
+            format!("function {function} not found\n"),
+        );
+    };
+    let Ok(uri) = Uri::try_from(path_and_query) else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            format!("invalid path {path_and_query}\n"),
+        );
+    };
+    *req.uri_mut() = uri.clone();
+    let forwarded_for = req
+        .headers()
+        .get("x-forwarded-for")
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("127.0.0.1"));
+    forward(gateway, req, &forwarded_for, &route, uri).await
 }
 
 /// Proxies one call to a ready replica of `route`'s function, waking it when it has none.
 async fn forward(
     gateway: &Arc<Gateway>,
-    req: Request<Incoming>,
-    peer: &Peer,
+    req: Request<UpstreamBody>,
+    forwarded_for: &HeaderValue,
     route: &FunctionRoute,
     uri: Uri,
 ) -> Response<GatewayBody> {
@@ -247,7 +291,7 @@ async fn forward(
         .unwrap_or_else(new_call_id);
     let start = HeaderValue::from(start_nanos as u64);
     let request_content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
-    headers::to_replica(&mut parts.headers, &peer.forwarded_for, &call_id, &start);
+    headers::to_replica(&mut parts.headers, forwarded_for, &call_id, &start);
     parts.uri = uri;
     parts.version = http::Version::HTTP_11;
     let upstream = Request::from_parts(parts, body);
@@ -325,7 +369,7 @@ impl Peer {
 }
 
 /// A new call id: a random UUID, formatted without an intermediate String.
-fn new_call_id() -> HeaderValue {
+pub(crate) fn new_call_id() -> HeaderValue {
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
     HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("0"))

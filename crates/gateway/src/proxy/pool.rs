@@ -11,11 +11,13 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use ironfaas_spec::provider::{Backend, Endpoint};
 
+use crate::body::UpstreamBody;
+
 /// Idle connections kept per backend.
 const MAX_IDLE: usize = 512;
 
 /// A connection's request sender.
-pub(crate) type Sender = SendRequest<Incoming>;
+pub(crate) type Sender = SendRequest<UpstreamBody>;
 
 /// The idle connections of one backend.
 pub(crate) struct Pool {
@@ -101,7 +103,7 @@ impl Pool {
     /// could not take is sent again on a fresh connection.
     pub async fn send(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<UpstreamBody>,
     ) -> Result<(Response<Incoming>, Sender), SendError> {
         loop {
             let (mut sender, reused) = match self.take_idle() {

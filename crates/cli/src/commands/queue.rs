@@ -1,0 +1,154 @@
+//! `ironfaas queue list|status|dlq|replay`: asynchronous calls, as the gateway sees them.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use http::Method;
+use http_body_util::BodyExt;
+
+use super::GatewayArgs;
+use crate::client::{Client, full};
+use crate::failure::{CmdResult, Failure};
+use crate::output::table;
+
+/// Arguments of `queue`.
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    #[command(subcommand)]
+    command: QueueCommand,
+    /// Print JSON for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// Calls queued, running, retrying and dead per function.
+    List,
+    /// One call's state by its X-Call-Id.
+    Status {
+        /// The call id.
+        id: String,
+    },
+    /// The dead letters: calls that failed every attempt.
+    Dlq,
+    /// Put a dead letter back in the queue, attempts reset.
+    Replay {
+        /// The call id.
+        id: String,
+    },
+}
+
+async fn call(client: &Client, method: Method, path: &str) -> CmdResult<serde_json::Value> {
+    let answer = client
+        .send(
+            method,
+            path,
+            &[],
+            full(Bytes::new()),
+            Duration::from_secs(30),
+        )
+        .await?;
+    let status = answer.status;
+    let body = answer
+        .body
+        .collect()
+        .await
+        .map_err(|e| Failure::failed(e.to_string()))?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(Failure::failed(
+            String::from_utf8_lossy(&body).trim().to_string(),
+        ));
+    }
+    Ok(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+}
+
+fn text(v: &serde_json::Value, key: &str) -> String {
+    match &v[key] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+pub(super) async fn run(args: QueueArgs) -> CmdResult {
+    let client = args.gateway.client(None)?;
+    let value = match &args.command {
+        QueueCommand::List => call(&client, Method::GET, "/system/async").await?,
+        QueueCommand::Status { id } => {
+            call(&client, Method::GET, &format!("/system/async/{id}")).await?
+        }
+        QueueCommand::Dlq => call(&client, Method::GET, "/system/async/dead-letters").await?,
+        QueueCommand::Replay { id } => {
+            call(
+                &client,
+                Method::POST,
+                &format!("/system/async/dead-letters/{id}/replay"),
+            )
+            .await?;
+            eprintln!("{id} is queued again");
+            return Ok(());
+        }
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).map_err(|e| Failure::failed(e.to_string()))?
+        );
+        return Ok(());
+    }
+    let items: Vec<serde_json::Value> = value.as_array().cloned().unwrap_or_default();
+    match args.command {
+        QueueCommand::List => {
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|d| {
+                    ["function", "queued", "running", "retrying", "dead"]
+                        .iter()
+                        .map(|k| text(d, k))
+                        .collect()
+                })
+                .collect();
+            print!(
+                "{}",
+                table(
+                    &["FUNCTION", "QUEUED", "RUNNING", "RETRYING", "DEAD"],
+                    &rows
+                )
+            );
+        }
+        QueueCommand::Dlq => {
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|j| {
+                    vec![
+                        text(j, "id"),
+                        text(j, "function"),
+                        text(j, "attempts"),
+                        text(j, "lastError"),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(&["CALL ID", "FUNCTION", "ATTEMPTS", "LAST ERROR"], &rows)
+            );
+        }
+        _ => {
+            for (key, v) in value.as_object().into_iter().flatten() {
+                println!(
+                    "{key:<14}{}",
+                    match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}

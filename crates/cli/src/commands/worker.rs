@@ -1,0 +1,54 @@
+//! `ironfaas worker`: make stored asynchronous calls from a NATS JetStream queue in a separate
+//! process (to scale out), calling functions through a gateway. The same worker code as the
+//! gateway's own workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use ironfaas_gateway::asynchronous::{HttpInvoker, WorkerConfig, run_workers};
+
+use super::{GatewayArgs, duration_arg};
+use crate::failure::{CmdResult, Failure};
+use crate::platform::{open_queue, shutdown_signal};
+
+/// Arguments of `worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The queue: nats://HOST:PORT (the embedded queue lives inside `ironfaas serve`).
+    #[arg(long, env = "IRONFAAS_QUEUE", value_name = "URL")]
+    queue: String,
+    /// Calls made at once.
+    #[arg(long, env = "IRONFAAS_ASYNC_WORKERS", default_value_t = 64)]
+    concurrency: usize,
+    /// How long a lease on a call lasts; it is extended while the call runs.
+    #[arg(long, env = "IRONFAAS_ASYNC_LEASE", default_value = "30s", value_parser = duration_arg)]
+    lease: Duration,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+}
+
+pub(super) async fn run(args: WorkerArgs) -> CmdResult {
+    if !args.queue.starts_with("nats://") {
+        return Err(Failure::input(
+            "ironfaas worker needs a shared queue: --queue nats://HOST:PORT (the embedded queue \
+             lives inside `ironfaas serve`, whose own workers make its calls)",
+        ));
+    }
+    let client = args.gateway.client(None)?;
+    let queue = open_queue(Some(&args.queue), std::path::Path::new(".")).await?;
+    let invoker = Arc::new(HttpInvoker::new(client.base()));
+    let config = WorkerConfig {
+        concurrency: args.concurrency,
+        lease: args.lease,
+        ..WorkerConfig::default()
+    };
+    eprintln!(
+        "ironfaas worker: {} calls at once from {}, through {}",
+        args.concurrency,
+        args.queue,
+        client.base()
+    );
+    run_workers(queue, invoker, config, shutdown_signal()).await;
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! `ANY /async-function/NAME[.NAMESPACE][/PATH]`: check the call, store it durably, then
+//! answer `202 Accepted` with its `X-Call-Id`. The caller's own `X-Call-Id` is the
+//! idempotency key: the same id twice is one call.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use ironfaas_queue::{Enqueued, Job, unix_ms};
+use ironfaas_spec::names::FunctionRef;
+
+use super::callback::valid_callback;
+use crate::Gateway;
+use crate::body::GatewayBody;
+use crate::proxy::{Peer, message, new_call_id, parse_target, strip_hop_by_hop};
+
+/// The path prefix of asynchronous calls.
+pub(crate) const PREFIX: &str = "/async-function/";
+
+/// Stores one asynchronous call.
+pub(crate) async fn enqueue(
+    gateway: &Arc<Gateway>,
+    req: Request<Incoming>,
+    peer: &Peer,
+) -> Response<GatewayBody> {
+    let Some(queue) = gateway.queue.as_ref() else {
+        return message(
+            StatusCode::NOT_IMPLEMENTED,
+            "asynchronous calls are not enabled on this gateway\n".into(),
+        );
+    };
+    let path = req.uri().path().to_string();
+    let Some((name, namespace, rest)) = parse_target(&path[PREFIX.len()..]) else {
+        return message(
+            StatusCode::NOT_FOUND,
+            format!("no function in path {path}\n"),
+        );
+    };
+    let function = FunctionRef::new(name, namespace);
+    if gateway.provider.route(name, namespace).is_none() {
+        return message(
+            StatusCode::NOT_FOUND,
+            format!("function {function} not found\n"),
+        );
+    }
+    let callback_url = match req.headers().get("x-callback-url").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(url)) => match valid_callback(url) {
+            Ok(()) => Some(url.to_string()),
+            Err(e) => return message(StatusCode::BAD_REQUEST, format!("{e}\n")),
+        },
+        Some(Err(_)) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "X-Callback-Url is not valid text\n".into(),
+            );
+        }
+    };
+    let policy = match gateway
+        .policies
+        .get(gateway.provider.as_ref(), &function)
+        .await
+    {
+        Ok(policy) => policy,
+        Err(e) => return message(StatusCode::NOT_FOUND, format!("{e}\n")),
+    };
+    let call_id = req
+        .headers()
+        .get("x-call-id")
+        .cloned()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(new_call_id);
+    let start = HeaderValue::from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64,
+    );
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let (mut parts, body) = req.into_parts();
+    let limit = gateway.config.max_async_body_bytes;
+    let body = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return message(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than the asynchronous limit of {limit} bytes\n"),
+            );
+        }
+        Err(e) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}\n"),
+            );
+        }
+    };
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(header::EXPECT);
+    parts.headers.insert("x-call-id", call_id.clone());
+    parts.headers.insert("x-start-time", start.clone());
+    if !parts.headers.contains_key("x-forwarded-for") {
+        parts
+            .headers
+            .insert("x-forwarded-for", peer.forwarded_for.clone());
+    }
+    let id = call_id.to_str().unwrap_or_default().to_string();
+    let mut job = Job::new(id, function, policy.attempts);
+    job.method = parts.method.to_string();
+    job.path = if rest == "/" {
+        String::new()
+    } else {
+        rest.to_string()
+    };
+    job.query = query;
+    job.headers = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
+        .collect();
+    job.body = body;
+    job.callback_url = callback_url;
+    job.enqueued_at = unix_ms(SystemTime::now());
+    match queue.enqueue(job).await {
+        Ok(Enqueued::New | Enqueued::Duplicate) => {
+            let mut response = Response::new(GatewayBody::empty());
+            *response.status_mut() = StatusCode::ACCEPTED;
+            response.headers_mut().insert("x-call-id", call_id);
+            response.headers_mut().insert("x-start-time", start);
+            response
+        }
+        Err(e) => {
+            tracing::error!("cannot store an asynchronous call: {e}");
+            message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Error queuing request: {e}\n"),
+            )
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! Asynchronous calls, each scenario against both queues: the embedded one and NATS JetStream
+//! (a real nats-server started by the test).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::harness::{CallbackServer, Nats, Platform, Project, eventually, http, ok, run_cli};
+
+const STACK: &str = r#"provider:
+  name: openfaas
+functions:
+  count:
+    lang: python3-http
+    handler: ./fns
+    image: async-fns:1
+    environment:
+      ROLE: count
+  flaky:
+    lang: python3-http
+    handler: ./fns
+    image: async-fns:1
+    environment:
+      ROLE: flaky
+    annotations:
+      com.openfaas.retry.min_wait: 50ms
+      com.openfaas.retry.max_wait: 200ms
+  broken:
+    lang: python3-http
+    handler: ./fns
+    image: async-fns:1
+    environment:
+      ROLE: broken
+    annotations:
+      com.openfaas.retry.attempts: "3"
+      com.openfaas.retry.min_wait: 50ms
+      com.openfaas.retry.max_wait: 100ms
+  slow:
+    lang: python3-http
+    handler: ./fns
+    image: async-fns:1
+    environment:
+      ROLE: slow
+      exec_timeout: 20s
+"#;
+
+const HANDLER: &str = r#"import os, time
+STATE = os.environ["STATE_DIR"]
+
+def handle(event, context):
+    role = os.environ["ROLE"]
+    call = event.headers.get("x-call-id", "none")
+    mark = os.path.join(STATE, role + "-" + call)
+    with open(mark, "a") as f:
+        f.write("x")
+    runs = os.path.getsize(mark)
+    if role == "flaky" and runs <= 2:
+        return {"statusCode": 503, "body": "not yet"}
+    if role == "broken" and not os.path.exists(os.path.join(STATE, "fixed")):
+        return {"statusCode": 500, "body": "broken"}
+    if role == "slow":
+        time.sleep(float(event.query.get("s", "3")))
+    return {"statusCode": 200, "headers": {"X-Answer": role}, "body": role + " done " + call}
+"#;
+
+/// A platform with the test functions on the given queue.
+struct Setup {
+    platform: Platform,
+    nats: Option<Nats>,
+    state: tempfile::TempDir,
+    _data: tempfile::TempDir,
+    project: Project,
+}
+
+fn setup(nats: bool, extra: &[&str]) -> Setup {
+    let nats = nats.then(Nats::start);
+    let state = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut args: Vec<&str> = extra.to_vec();
+    if let Some(n) = &nats {
+        args.extend(["--queue", n.url.as_str()]);
+    }
+    let platform = Platform::start_in(data.path().to_path_buf(), None, &args);
+    let project = Project::new();
+    let stack = STACK.replace(
+        "    environment:\n",
+        &format!(
+            "    environment:\n      STATE_DIR: {}\n",
+            state.path().display()
+        ),
+    );
+    project
+        .write("stack.yml", &stack)
+        .write("fns/handler.py", HANDLER);
+    ok(&platform.cli(project.path(), &["up"]));
+    Setup {
+        platform,
+        nats,
+        state,
+        _data: data,
+        project,
+    }
+}
+
+fn enqueue(
+    url: &str,
+    function: &str,
+    callback: &str,
+    call_id: Option<&str>,
+) -> reqwest::blocking::Response {
+    let mut req = http()
+        .post(format!("{url}/async-function/{function}"))
+        .header("X-Callback-Url", callback)
+        .body("job");
+    if let Some(id) = call_id {
+        req = req.header("X-Call-Id", id);
+    }
+    req.send().unwrap()
+}
+
+fn job_state(url: &str, id: &str) -> serde_json::Value {
+    http()
+        .get(format!("{url}/system/async/{id}"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap_or_default()
+}
+
+fn thousand_jobs_each_call_back_exactly_once(nats: bool) {
+    let s = setup(nats, &[]);
+    let callbacks = CallbackServer::start();
+    let url = s.platform.url.clone();
+    let senders: Vec<_> = (0..8)
+        .map(|t| {
+            let (url, cb) = (url.clone(), callbacks.url.clone());
+            std::thread::spawn(move || {
+                (0..125)
+                    .map(|i| {
+                        let r = enqueue(&url, "count", &cb, None);
+                        assert_eq!(r.status(), 202, "call {t}/{i}");
+                        r.headers()["x-call-id"].to_str().unwrap().to_string()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let ids: BTreeSet<String> = senders
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1000);
+    eventually("1000 callbacks", Duration::from_secs(120), || {
+        callbacks.received().calls.len() >= 1000
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let received = callbacks.received();
+    assert_eq!(received.calls.keys().cloned().collect::<BTreeSet<_>>(), ids);
+    for (id, calls) in &received.calls {
+        assert_eq!(
+            calls.len(),
+            1,
+            "call {id} called back {} times",
+            calls.len()
+        );
+        let (headers, body) = &calls[0];
+        assert_eq!(headers["x-function-status"], "200");
+        assert_eq!(headers["x-function-name"], "count.openfaas-fn");
+        assert_eq!(
+            headers["x-answer"], "count",
+            "the function's own headers are passed on"
+        );
+        assert!(headers.contains_key("x-duration-seconds") && headers.contains_key("x-retry-max"));
+        assert_eq!(body, &format!("count done {id}"));
+    }
+    let some = ids.iter().next().unwrap();
+    assert_eq!(job_state(&url, some)["state"], "succeeded");
+}
+
+fn failing_calls_are_retried_then_dead_lettered_and_replayed(nats: bool) {
+    let s = setup(nats, &[]);
+    let callbacks = CallbackServer::start();
+    let url = &s.platform.url;
+    let flaky = enqueue(url, "flaky", &callbacks.url, Some("flaky-1"));
+    assert_eq!(flaky.status(), 202);
+    eventually("the flaky call to succeed", Duration::from_secs(30), || {
+        callbacks.received().calls.contains_key("flaky-1")
+    });
+    let (headers, body) = callbacks.received().calls["flaky-1"][0].clone();
+    assert_eq!(
+        (headers["x-function-status"].as_str(), body.as_str()),
+        ("200", "flaky done flaky-1")
+    );
+    assert_eq!(headers["x-retry"], "2", "two retries before it worked");
+    let state = job_state(url, "flaky-1");
+    assert_eq!(state["state"], "succeeded", "{state}");
+
+    enqueue(url, "broken", &callbacks.url, Some("broken-1"));
+    eventually(
+        "the broken call in the dead letters",
+        Duration::from_secs(30),
+        || job_state(url, "broken-1")["state"] == "deadLettered",
+    );
+    let dlq = ok(&s.platform.cli(s.project.path(), &["queue", "dlq"]));
+    assert!(
+        dlq.contains("broken-1") && dlq.contains("broken.openfaas-fn"),
+        "{dlq}"
+    );
+    let callback = callbacks.received().calls["broken-1"].clone();
+    assert_eq!(callback.len(), 1, "one callback, after the last attempt");
+    assert_eq!(callback[0].0["x-function-status"], "500");
+    assert_eq!(
+        std::fs::read_to_string(s.state.path().join("broken-broken-1"))
+            .unwrap()
+            .len(),
+        3,
+        "three attempts"
+    );
+
+    std::fs::write(s.state.path().join("fixed"), "").unwrap();
+    ok(&s
+        .platform
+        .cli(s.project.path(), &["queue", "replay", "broken-1"]));
+    eventually(
+        "the replayed call to succeed",
+        Duration::from_secs(30),
+        || job_state(url, "broken-1")["state"] == "succeeded",
+    );
+    assert_eq!(
+        callbacks.received().calls["broken-1"].last().unwrap().0["x-function-status"],
+        "200"
+    );
+    assert!(!ok(&s.platform.cli(s.project.path(), &["queue", "dlq"])).contains("broken-1"));
+}
+
+fn a_call_longer_than_its_lease_runs_once(nats: bool) {
+    let s = setup(nats, &["--async-lease", "1s"]);
+    let callbacks = CallbackServer::start();
+    let r = http()
+        .post(format!("{}/async-function/slow?s=3.5", s.platform.url))
+        .header("X-Callback-Url", &callbacks.url)
+        .header("X-Call-Id", "slow-1")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    eventually("the slow call back", Duration::from_secs(30), || {
+        callbacks.received().calls.contains_key("slow-1")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        std::fs::read_to_string(s.state.path().join("slow-slow-1")).unwrap(),
+        "x",
+        "it ran exactly once"
+    );
+    assert_eq!(callbacks.received().calls["slow-1"].len(), 1);
+}
+
+fn duplicate_ids_and_bad_input(nats: bool) {
+    let s = setup(nats, &["--max-async-body", "1Ki"]);
+    let callbacks = CallbackServer::start();
+    let url = &s.platform.url;
+    assert_eq!(
+        enqueue(url, "count", &callbacks.url, Some("same")).status(),
+        202
+    );
+    assert_eq!(
+        enqueue(url, "count", &callbacks.url, Some("same")).status(),
+        202
+    );
+    eventually("the call back", Duration::from_secs(30), || {
+        callbacks.received().calls.contains_key("same")
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        callbacks.received().calls["same"].len(),
+        1,
+        "the same X-Call-Id twice is one call"
+    );
+
+    assert_eq!(enqueue(url, "nope", &callbacks.url, None).status(), 404);
+    let bad = enqueue(url, "count", "not a url", None);
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().unwrap().contains("X-Callback-Url"));
+    let big = http()
+        .post(format!("{url}/async-function/count"))
+        .body(vec![b'x'; 2048])
+        .send()
+        .unwrap();
+    assert_eq!(big.status(), 413);
+
+    let cli = run_cli(
+        s.project.path(),
+        &[
+            "invoke",
+            "count",
+            "--async",
+            "--callback-url",
+            &format!("{}/redirect", callbacks.url),
+        ],
+        b"via cli",
+        &[("OPENFAAS_URL", url)],
+    );
+    let id = ok(&cli).trim().to_string();
+    eventually(
+        "the CLI's call back through a redirect",
+        Duration::from_secs(30),
+        || callbacks.received().calls.contains_key(&id),
+    );
+    assert_eq!(
+        callbacks.received().calls[&id][0].1,
+        format!("count done {id}"),
+        "the body survives the redirect"
+    );
+    let status = ok(&s.platform.cli(s.project.path(), &["queue", "status", &id]));
+    assert!(status.contains("succeeded"), "{status}");
+    http()
+        .post(format!("{url}/async-function/slow?s=2"))
+        .send()
+        .unwrap();
+    eventually(
+        "a running call in the depth list",
+        Duration::from_secs(10),
+        || {
+            let depth = ok(&s
+                .platform
+                .cli(s.project.path(), &["queue", "list", "--json"]));
+            let depth: serde_json::Value = serde_json::from_str(&depth).unwrap();
+            depth
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["function"] == "slow.openfaas-fn" && d["running"] == 1)
+        },
+    );
+}
+
+fn kill_9_of_serve_loses_no_accepted_call(nats: bool) {
+    let s = setup(nats, &["--async-lease", "2s"]);
+    let callbacks = CallbackServer::start();
+    let url = s.platform.url.clone();
+    let mut accepted = BTreeSet::new();
+    for i in 0..1000 {
+        let r = http()
+            .post(format!("{url}/async-function/slow?s=0.01"))
+            .header("X-Callback-Url", &callbacks.url)
+            .header("X-Call-Id", format!("k-{i}"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        accepted.insert(format!("k-{i}"));
+    }
+    let Setup {
+        platform,
+        nats: nats_server,
+        state: _state,
+        _data: data,
+        project: _project,
+    } = s;
+    let data_dir = platform.data.clone();
+    platform.kill();
+    let mut args = vec![];
+    if let Some(n) = &nats_server {
+        args.extend(["--queue".to_string(), n.url.clone()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _platform = Platform::start_in(data_dir, Some(data), &args);
+    eventually(
+        "every accepted call to complete after the restart",
+        Duration::from_secs(180),
+        || callbacks.received().calls.len() >= accepted.len(),
+    );
+    let done: BTreeSet<String> = callbacks.received().calls.keys().cloned().collect();
+    assert_eq!(done, accepted);
+}
+
+macro_rules! both_queues {
+    ($($scenario:ident),* $(,)?) => {
+        mod embedded {
+            $( #[test] fn $scenario() { super::$scenario(false) } )*
+        }
+        mod nats {
+            $( #[test] fn $scenario() { super::$scenario(true) } )*
+        }
+    };
+}
+
+both_queues!(
+    thousand_jobs_each_call_back_exactly_once,
+    failing_calls_are_retried_then_dead_lettered_and_replayed,
+    a_call_longer_than_its_lease_runs_once,
+    duplicate_ids_and_bad_input,
+    kill_9_of_serve_loses_no_accepted_call,
+);
+
+#[test]
+fn nats_killed_and_restarted_mid_run_loses_nothing() {
+    let mut s = setup(true, &[]);
+    let callbacks = CallbackServer::start();
+    let url = s.platform.url.clone();
+    let mut accepted = BTreeSet::new();
+    for i in 0..300 {
+        if i == 150 {
+            s.nats.as_mut().unwrap().kill();
+            std::thread::sleep(Duration::from_millis(300));
+            s.nats.as_mut().unwrap().restart();
+        }
+        let r = http()
+            .post(format!("{url}/async-function/slow?s=0.02"))
+            .header("X-Callback-Url", &callbacks.url)
+            .header("X-Call-Id", format!("n-{i}"))
+            .send()
+            .unwrap();
+        if r.status() == 202 {
+            accepted.insert(format!("n-{i}"));
+        }
+    }
+    assert!(
+        accepted.len() >= 250,
+        "most calls are accepted around the restart: {}",
+        accepted.len()
+    );
+    eventually(
+        "every accepted call to complete",
+        Duration::from_secs(120),
+        || {
+            callbacks
+                .received()
+                .calls
+                .keys()
+                .filter(|k| accepted.contains(*k))
+                .count()
+                == accepted.len()
+        },
+    );
+}
