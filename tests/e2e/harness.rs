@@ -371,12 +371,14 @@ impl Drop for Nats {
     }
 }
 
-/// What a callback receiver got: per call id, the callbacks with their headers and body.
+/// One callback: its headers (lower-case names) and body.
+pub type Callback = (std::collections::HashMap<String, String>, String);
+
+/// What a callback receiver got: per call id, the callbacks.
 #[derive(Debug, Clone, Default)]
 pub struct Received {
     /// Callbacks by call id.
-    pub calls:
-        std::collections::HashMap<String, Vec<(std::collections::HashMap<String, String>, String)>>,
+    pub calls: std::collections::HashMap<String, Vec<Callback>>,
 }
 
 /// An HTTP server that records every callback POSTed to it; `/redirect` answers 307 to `/`.
