@@ -59,6 +59,16 @@ impl Autoscaler {
         let Ok(namespaces) = provider.namespaces().await else {
             return;
         };
+        let queued: HashMap<FunctionRef, f64> = match &self.gateway.queue {
+            Some(queue) => queue
+                .depth()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(f, d)| (f, d.queued as f64))
+                .collect(),
+            None => HashMap::new(),
+        };
         let mut seen = Vec::new();
         for namespace in namespaces {
             let Ok(functions) = provider.list(&namespace).await else {
@@ -69,7 +79,8 @@ impl Autoscaler {
                 let Ok(policy) = ScalePolicy::from_labels(status.spec.labels.as_ref()) else {
                     continue;
                 };
-                if let Some(replicas) = self.decide(&function, &policy, status.replicas) {
+                let waiting = queued.get(&function).copied().unwrap_or(0.0);
+                if let Some(replicas) = self.decide(&function, &policy, status.replicas, waiting) {
                     tracing::info!(
                         "autoscaler: {function} from {} to {replicas} replica(s)",
                         status.replicas
@@ -85,11 +96,13 @@ impl Autoscaler {
     }
 
     /// The replicas `function` should have now, when that differs from `current`.
+    /// `queued` asynchronous calls waiting for the function count as load too.
     fn decide(
         &mut self,
         function: &FunctionRef,
         policy: &ScalePolicy,
         current: u64,
+        queued: f64,
     ) -> Option<u64> {
         let now = Instant::now();
         let metrics = self.gateway.metrics.get(function);
@@ -137,7 +150,7 @@ impl Autoscaler {
                 .map_or(0.0, |r| {
                     r.backends().iter().map(|b| f64::from(b.inflight())).sum()
                 }),
-        };
+        } + queued;
         let recommendation = policy.desired_for(load).max(1);
         let window = self.gateway.config.scale_down_window;
         memory.recommendations.push_back((now, recommendation));

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use ironfaas_spec::names::FunctionRef;
 
 use crate::Gateway;
-use crate::metrics::ServiceGauges;
+use crate::metrics::{ServiceGauges, escape};
 
 pub(super) async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
     let mut services = Vec::new();
@@ -29,11 +29,37 @@ pub(super) async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse
             });
         }
     }
+    let mut queue_lines = String::new();
+    if let Some(queue) = &gw.queue {
+        let depth = queue.depth().await.unwrap_or_default();
+        queue_lines.push_str("# HELP ironfaas_queue_depth Asynchronous calls by state\n# TYPE ironfaas_queue_depth gauge\n");
+        for (f, d) in &depth {
+            let label = escape(&f.to_string());
+            for (state, n) in [
+                ("queued", d.queued),
+                ("running", d.running),
+                ("retrying", d.retrying),
+                ("dead", d.dead),
+            ] {
+                queue_lines.push_str(&format!(
+                    "ironfaas_queue_depth{{function_name=\"{label}\",state=\"{state}\"}} {n}\n"
+                ));
+            }
+        }
+        queue_lines.push_str("# HELP queue_worker_pending_messages Asynchronous calls waiting (OpenFaaS Pro's name)\n# TYPE queue_worker_pending_messages gauge\n");
+        for (f, d) in &depth {
+            queue_lines.push_str(&format!(
+                "queue_worker_pending_messages{{function_name=\"{}\",queue_name=\"faas-request\"}} {}\n",
+                escape(&f.to_string()),
+                d.queued + d.retrying
+            ));
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        gw.metrics.render(&services, ""),
+        gw.metrics.render(&services, &queue_lines),
     )
 }
