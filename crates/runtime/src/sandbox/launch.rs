@@ -457,10 +457,7 @@ mod tests {
 
     fn spec() -> SandboxSpec {
         SandboxSpec {
-            function: FunctionRef {
-                namespace: "ns".into(),
-                name: "f".into(),
-            },
+            function: FunctionRef::new("f", "ns"),
             replica: "f-1".into(),
             identity: Identity {
                 uid: 200_001,

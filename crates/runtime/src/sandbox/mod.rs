@@ -51,7 +51,7 @@ mod support;
 mod tests;
 mod uids;
 
-use std::fmt;
+pub use ironfaas_spec::names::FunctionRef;
 use std::path::PathBuf;
 
 use ironfaas_spec::stack::quantity::{parse_cpu_millis, parse_memory};
@@ -88,21 +88,6 @@ pub struct SandboxError(pub String);
 impl SandboxError {
     fn new(message: impl Into<String>) -> SandboxError {
         SandboxError(message.into())
-    }
-}
-
-/// A function by namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FunctionRef {
-    /// Its namespace.
-    pub namespace: String,
-    /// Its name.
-    pub name: String,
-}
-
-impl fmt::Display for FunctionRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
     }
 }
 

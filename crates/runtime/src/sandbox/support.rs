@@ -152,10 +152,7 @@ async fn probe(support: &SandboxSupport) -> Result<(), String> {
         .ok_or_else(|| fail("neither /usr/bin/true nor /bin/true exists".into()))?;
     let bundle = program.parent().unwrap_or(Path::new("/"));
     let spec = SandboxSpec {
-        function: FunctionRef {
-            namespace: "ironfaas".into(),
-            name: "probe".into(),
-        },
+        function: FunctionRef::new("probe", "ironfaas"),
         replica: format!(
             "probe-{}-{}",
             std::process::id(),

@@ -49,16 +49,10 @@ impl Fixture {
         // Others may pass through (bwrap runs as the function) but not list it.
         fs::set_permissions(data.path(), fs::Permissions::from_mode(0o711)).unwrap();
         let uids = UidAllocator::open(&data.path().join("uids")).unwrap();
-        let function = FunctionRef {
-            namespace: "openfaas-fn".into(),
-            name: name.into(),
-        };
+        let function = FunctionRef::new(name, "openfaas-fn");
         let identity = uids.identity(&function).unwrap();
         let other = uids
-            .identity(&FunctionRef {
-                namespace: "openfaas-fn".into(),
-                name: "other".into(),
-            })
+            .identity(&FunctionRef::new("other", "openfaas-fn"))
             .unwrap();
         let bundle = data.path().join("bundles").join(name);
         fs::create_dir_all(&bundle).unwrap();

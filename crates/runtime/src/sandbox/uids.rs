@@ -88,7 +88,7 @@ impl UidAllocator {
 
     /// The function's uid/gid, allocated and recorded on first use.
     pub fn identity(&self, function: &FunctionRef) -> Result<Identity, SandboxError> {
-        let key = function.to_string();
+        let key = format!("{}/{}", function.namespace, function.name);
         let mut assigned = self.assigned.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(&uid) = assigned.get(&key) {
             return Ok(Identity { uid, gid: uid });
@@ -108,7 +108,7 @@ impl UidAllocator {
             })?;
         assigned.insert(key, uid);
         if let Err(e) = self.save(&assigned) {
-            assigned.remove(&function.to_string());
+            assigned.remove(&format!("{}/{}", function.namespace, function.name));
             return Err(e);
         }
         Ok(Identity { uid, gid: uid })
@@ -147,10 +147,7 @@ mod tests {
     use super::*;
 
     fn f(name: &str) -> FunctionRef {
-        FunctionRef {
-            namespace: "openfaas-fn".into(),
-            name: name.into(),
-        }
+        FunctionRef::new(name, "openfaas-fn")
     }
 
     #[test]
