@@ -44,7 +44,7 @@ functions:
 "#;
 
 const HANDLER: &str = r#"import os, time
-STATE = os.environ["STATE_DIR"]
+STATE = os.environ["IRONFAAS_WORK_DIR"]
 
 def handle(event, context):
     role = os.environ["ROLE"]
@@ -66,14 +66,19 @@ def handle(event, context):
 struct Setup {
     platform: Platform,
     nats: Option<Nats>,
-    state: tempfile::TempDir,
     _data: tempfile::TempDir,
     project: Project,
 }
 
+impl Setup {
+    /// Where function `name` keeps its files (its IRONFAAS_WORK_DIR) on this machine.
+    fn work(&self, name: &str) -> std::path::PathBuf {
+        self.platform.data.join("work/openfaas-fn").join(name)
+    }
+}
+
 fn setup(nats: bool, extra: &[&str]) -> Setup {
     let nats = nats.then(Nats::start);
-    let state = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let mut args: Vec<&str> = extra.to_vec();
     if let Some(n) = &nats {
@@ -81,21 +86,13 @@ fn setup(nats: bool, extra: &[&str]) -> Setup {
     }
     let platform = Platform::start_in(data.path().to_path_buf(), None, &args);
     let project = Project::new();
-    let stack = STACK.replace(
-        "    environment:\n",
-        &format!(
-            "    environment:\n      STATE_DIR: {}\n",
-            state.path().display()
-        ),
-    );
     project
-        .write("stack.yml", &stack)
+        .write("stack.yml", STACK)
         .write("fns/handler.py", HANDLER);
     ok(&platform.cli(project.path(), &["up"]));
     Setup {
         platform,
         nats,
-        state,
         _data: data,
         project,
     }
@@ -209,14 +206,14 @@ fn failing_calls_are_retried_then_dead_lettered_and_replayed(nats: bool) {
     assert_eq!(callback.len(), 1, "one callback, after the last attempt");
     assert_eq!(callback[0].0["x-function-status"], "500");
     assert_eq!(
-        std::fs::read_to_string(s.state.path().join("broken-broken-1"))
+        std::fs::read_to_string(s.work("broken").join("broken-broken-1"))
             .unwrap()
             .len(),
         3,
         "three attempts"
     );
 
-    std::fs::write(s.state.path().join("fixed"), "").unwrap();
+    std::fs::write(s.work("broken").join("fixed"), "").unwrap();
     ok(&s
         .platform
         .cli(s.project.path(), &["queue", "replay", "broken-1"]));
@@ -247,7 +244,7 @@ fn a_call_longer_than_its_lease_runs_once(nats: bool) {
     });
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
-        std::fs::read_to_string(s.state.path().join("slow-slow-1")).unwrap(),
+        std::fs::read_to_string(s.work("slow").join("slow-slow-1")).unwrap(),
         "x",
         "it ran exactly once"
     );
@@ -351,7 +348,6 @@ fn kill_9_of_serve_loses_no_accepted_call(nats: bool) {
     let Setup {
         platform,
         nats: nats_server,
-        state: _state,
         _data: data,
         project: _project,
     } = s;

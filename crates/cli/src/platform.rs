@@ -9,6 +9,7 @@ use ironfaas_gateway::asynchronous::WorkerConfig;
 use ironfaas_gateway::{Backends, GatewayConfig};
 use ironfaas_queue::{EmbeddedQueue, NatsOptions, NatsQueue, Queue};
 use ironfaas_runtime::local::{LocalConfig, LocalProvider};
+use ironfaas_runtime::sandbox::SandboxSupport;
 use ironfaas_store::{FunctionStore, local_store_dir};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -32,6 +33,41 @@ pub struct PlatformOptions {
     pub queue: Option<String>,
     /// Workers making asynchronous calls in this process; none when `ironfaas worker`s do.
     pub workers: Option<WorkerConfig>,
+    /// Whether replicas run sandboxed.
+    pub sandbox: SandboxMode,
+}
+
+/// Whether replicas run sandboxed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SandboxMode {
+    /// When this machine supports it (root, bubblewrap, cgroups); said once when it does not.
+    Auto,
+    /// Always; refuse to start without support.
+    On,
+    /// Never: replicas are plain processes that see what the platform sees.
+    Off,
+}
+
+/// The sandbox support to run replicas with, per `mode`.
+async fn sandbox_support(mode: SandboxMode) -> CmdResult<Option<Arc<SandboxSupport>>> {
+    if mode == SandboxMode::Off {
+        tracing::warn!("replicas run without a sandbox (--sandbox off)");
+        return Ok(None);
+    }
+    let support = SandboxSupport::detect().await;
+    if support.is_ready() {
+        return Ok(Some(Arc::new(support)));
+    }
+    let missing = support.missing().join("; ");
+    if mode == SandboxMode::On {
+        return Err(Failure::input(format!(
+            "--sandbox on, but this machine cannot sandbox replicas: {missing}"
+        )));
+    }
+    tracing::warn!(
+        "replicas run WITHOUT a sandbox: {missing}; run `ironfaas doctor` for the fixes"
+    );
+    Ok(None)
 }
 
 /// The queue at `location` (`nats://…`), else the embedded one in the data dir.
@@ -104,6 +140,7 @@ impl Platform {
         let mut config = LocalConfig::new(&options.data_dir, exe);
         config.ready_timeout = options.ready_timeout;
         config.max_exec_timeout = options.gateway.upstream_timeout;
+        config.sandbox = sandbox_support(options.sandbox).await?;
         let store = open_store(options.store.as_deref(), &options.data_dir).await?;
         let provider = LocalProvider::open(config, store.clone())
             .await

@@ -41,6 +41,25 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Checks a secret name: letters, digits, `-`, `_` and `.`, at most 253 long, not `.`/`..`
+/// (it becomes a file name under `/var/openfaas/secrets/`).
+pub fn validate_secret_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not a valid secret name: use letters, digits, '-', '_' and '.' (no '/' or '..'), e.g. db-password"
+        ))
+    }
+}
+
 /// A function identified by name and namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FunctionRef {
@@ -143,6 +162,16 @@ mod tests {
                 matches!(validate_name(bad), Err(NameError::Invalid(_))),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn secret_names() {
+        assert!(
+            validate_secret_name("db-password").is_ok() && validate_secret_name("a.b_c").is_ok()
+        );
+        for bad in ["", ".", "..", "a/b", "../x", "a b"] {
+            assert!(validate_secret_name(bad).is_err(), "{bad}");
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::names::FunctionRef;
-use crate::wire::{FunctionDeployment, FunctionStatus, LogEntry, ProviderInfo};
+use crate::wire::{FunctionDeployment, FunctionStatus, LogEntry, ProviderInfo, Secret};
 
 /// Why a provider call failed; each variant maps to one HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +23,12 @@ pub enum ProviderError {
     /// The function exists already (409).
     #[error("function {0} already exists; update it with PUT /system/functions (ironfaas deploy)")]
     AlreadyExists(FunctionRef),
+    /// Something other than a function (a secret) does not exist (404).
+    #[error("{0}")]
+    Missing(String),
+    /// Something other than a function (a secret) exists already (409).
+    #[error("{0}")]
+    Conflict(String),
     /// The request is invalid; the text says what to change (400).
     #[error("{0}")]
     Invalid(String),
@@ -231,6 +237,18 @@ pub trait Provider: Send + Sync + 'static {
 
     /// The namespaces that hold functions, always including the default one.
     async fn namespaces(&self) -> Result<Vec<String>, ProviderError>;
+
+    /// The secrets of a namespace, names only.
+    async fn list_secrets(&self, namespace: &str) -> Result<Vec<Secret>, ProviderError>;
+
+    /// Stores a new secret ([`ProviderError::Conflict`] when it exists).
+    async fn create_secret(&self, secret: Secret) -> Result<(), ProviderError>;
+
+    /// Replaces a secret's value ([`ProviderError::Missing`] when it does not exist).
+    async fn update_secret(&self, secret: Secret) -> Result<(), ProviderError>;
+
+    /// Deletes a secret ([`ProviderError::Missing`] when it does not exist).
+    async fn delete_secret(&self, name: &str, namespace: &str) -> Result<(), ProviderError>;
 
     /// A function's output: stored lines, then new ones when following.
     async fn logs(&self, request: LogRequest) -> Result<LogStream, ProviderError>;

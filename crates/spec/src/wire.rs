@@ -193,6 +193,10 @@ pub struct InstanceStatus {
     /// How many times this replica slot was restarted after its process ended.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub restarts: u64,
+    /// How its process last ended, e.g. `exit status: 1` or `killed: out of memory (limit
+    /// 128Mi)` (ironfaas).
+    #[serde(rename = "lastExit", default, skip_serializing_if = "String::is_empty")]
+    pub last_exit: String,
     /// Requests in flight on this replica right now.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub inflight: u64,
@@ -272,6 +276,36 @@ pub struct LogEntry {
     pub timestamp: String,
     /// The line, without its newline.
     pub text: String,
+}
+
+/// A secret (`/system/secrets`). Lists carry only `name` and `namespace`; values are never
+/// returned. `rawValue` (base64 bytes) is used when `value` is empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secret {
+    /// The secret's name; a function lists it in `secrets` to get it as a file.
+    pub name: String,
+    /// Its namespace; empty means the default.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub namespace: String,
+    /// The value as text.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub value: String,
+    /// The value as base64 bytes, when `value` is empty.
+    #[serde(
+        rename = "rawValue",
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub raw_value: String,
 }
 
 /// The body of `DELETE /system/functions`.

@@ -12,6 +12,7 @@ mod queue;
 mod remove;
 mod routes;
 mod scale;
+mod secret;
 mod serve;
 mod store;
 mod template;
@@ -70,6 +71,8 @@ pub enum Command {
     Template(template::TemplateArgs),
     /// List the custom routes (annotation com.ironfaas.route) and their functions.
     Routes(routes::RoutesArgs),
+    /// Secrets functions read as files: create, update, list, remove.
+    Secret(secret::SecretArgs),
     /// Set a function's number of replicas.
     Scale(scale::ScaleArgs),
     /// Show the CLI's version and the gateway's.
@@ -102,6 +105,7 @@ impl Command {
             Command::Logs(args) => logs::run(args).await,
             Command::Remove(args) => remove::run(args).await,
             Command::Scale(args) => scale::run(args).await,
+            Command::Secret(args) => secret::run(args).await,
             Command::Routes(args) => routes::run(args).await,
             Command::New(args) => new::run(args).await,
             Command::Template(args) => template::run(args).await,

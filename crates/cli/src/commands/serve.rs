@@ -8,7 +8,7 @@ use ironfaas_gateway::GatewayConfig;
 
 use super::{DataDirArgs, duration_arg, size_arg};
 use crate::failure::CmdResult;
-use crate::platform::{Platform, PlatformOptions, shutdown_signal};
+use crate::platform::{Platform, PlatformOptions, SandboxMode, shutdown_signal};
 use ironfaas_gateway::asynchronous::WorkerConfig;
 
 /// Options of the platform, shared by `serve` and `up`.
@@ -49,6 +49,10 @@ pub struct PlatformArgs {
     /// The largest body of an asynchronous call, e.g. 10Mi (then 413).
     #[arg(long, env = "IRONFAAS_MAX_ASYNC_BODY", default_value = "10Mi", value_parser = size_arg)]
     pub max_async_body: u64,
+    /// Run replicas in a sandbox (namespaces, their own uid, cgroup limits, seccomp): auto uses
+    /// it when this machine supports it (as root with bubblewrap and cgroups).
+    #[arg(long, env = "IRONFAAS_SANDBOX", value_enum, default_value = "auto")]
+    pub sandbox: SandboxMode,
     /// The autoscaler removes replicas only when no recommendation of this window needed them.
     #[arg(long, env = "IRONFAAS_SCALE_DOWN_WINDOW", default_value = "30s", value_parser = duration_arg)]
     pub scale_down_window: Duration,
@@ -72,6 +76,7 @@ impl PlatformArgs {
             ready_timeout: self.ready_timeout,
             store: self.store.clone(),
             queue: self.queue.clone(),
+            sandbox: self.sandbox,
             workers: (self.async_workers > 0).then_some(WorkerConfig {
                 concurrency: self.async_workers,
                 lease: self.async_lease,

@@ -8,6 +8,7 @@ mod jobs;
 mod logs;
 mod metrics;
 mod scale;
+mod secrets;
 mod store;
 
 use std::sync::Arc;
@@ -38,6 +39,13 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/system/namespaces", get(info::namespaces))
         .route("/system/logs", get(logs::logs))
         .route("/system/routes", get(info::routes))
+        .route(
+            "/system/secrets",
+            get(secrets::list)
+                .post(secrets::create)
+                .put(secrets::update)
+                .delete(secrets::delete),
+        )
         .route("/system/async", get(jobs::depth))
         .route("/system/async/dead-letters", get(jobs::dead_letters))
         .route(
@@ -94,7 +102,8 @@ impl ApiError {
 impl From<ProviderError> for ApiError {
     fn from(e: ProviderError) -> Self {
         let status = match &e {
-            ProviderError::NotFound(_) => StatusCode::NOT_FOUND,
+            ProviderError::NotFound(_) | ProviderError::Missing(_) => StatusCode::NOT_FOUND,
+            ProviderError::Conflict(_) => StatusCode::CONFLICT,
             ProviderError::AlreadyExists(_) => StatusCode::CONFLICT,
             ProviderError::Invalid(_) => StatusCode::BAD_REQUEST,
             ProviderError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -23,11 +23,14 @@ impl LocalProvider {
         d.spec.namespace = key.namespace;
         d.spec.image =
             normalize_image(&d.spec.image).map_err(|e| ProviderError::Invalid(e.to_string()))?;
-        if let Some(secret) = d.spec.secrets.first() {
+        if let Some(secret) = d
+            .spec
+            .secrets
+            .iter()
+            .find(|s| !self.secrets.exists(s, &d.spec.namespace))
+        {
             return Err(ProviderError::Invalid(format!(
-                "unable to find secret: {secret} (this ironfaas version cannot store secrets yet; \
-                 remove `secrets` from function {})",
-                d.service
+                "unable to find secret: {secret} (create it with `ironfaas secret create {secret}`)"
             )));
         }
         ScalePolicy::from_labels(d.spec.labels.as_ref())

@@ -11,6 +11,7 @@ mod record;
 mod remove;
 mod runspec;
 mod scale;
+mod secrets;
 mod slot;
 mod update;
 
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use ironfaas_spec::names::{DEFAULT_NAMESPACE, FunctionRef};
 use ironfaas_spec::provider::{FunctionRoute, LogRequest, LogStream, Provider, ProviderError};
-use ironfaas_spec::wire::{FunctionDeployment, FunctionStatus, ProviderInfo, VersionInfo};
+use ironfaas_spec::wire::{FunctionDeployment, FunctionStatus, ProviderInfo, Secret, VersionInfo};
 use ironfaas_store::FunctionStore;
 use ironfaas_store::manifest::Manifest;
 
@@ -31,7 +32,9 @@ use self::command::Resolver;
 use self::function::Function;
 use self::record::{FunctionRecord, RecordStore};
 use self::runspec::RunSpec;
+use self::secrets::SecretStore;
 use self::slot::SlotContext;
+use crate::sandbox::{SandboxSupport, UidAllocator};
 
 /// Settings of the local provider.
 #[derive(Debug, Clone)]
@@ -48,6 +51,8 @@ pub struct LocalConfig {
     pub stop_grace: Duration,
     /// The gateway's upstream timeout: no function's exec_timeout may be longer.
     pub max_exec_timeout: Duration,
+    /// Replicas run sandboxed with this support; `None` runs them as plain processes.
+    pub sandbox: Option<Arc<SandboxSupport>>,
 }
 
 impl LocalConfig {
@@ -60,6 +65,31 @@ impl LocalConfig {
             ready_timeout: Duration::from_secs(60),
             stop_grace: Duration::from_secs(10),
             max_exec_timeout: Duration::from_secs(60),
+            sandbox: None,
+        }
+    }
+
+    /// A short name for this platform instance, the same across restarts on the same data
+    /// dir: it keeps cgroups of two platforms on one machine apart.
+    pub fn instance(&self) -> String {
+        let hash = self
+            .data_dir
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        format!("{:08x}", hash as u32)
+    }
+
+    /// The PATH replicas get and their start commands are looked up on: the platform's own,
+    /// or the system folders when sandboxed (a function's uid cannot reach e.g. /root).
+    pub fn function_path(&self) -> String {
+        if self.sandbox.is_some() {
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()
+        } else {
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
         }
     }
 
@@ -80,6 +110,8 @@ pub struct LocalProvider {
     resolver: Resolver,
     functions: RwLock<FunctionMap>,
     ids: Arc<AtomicU64>,
+    secrets: Arc<SecretStore>,
+    uids: Option<Arc<UidAllocator>>,
 }
 
 impl LocalProvider {
@@ -92,6 +124,21 @@ impl LocalProvider {
         let _ = std::fs::remove_dir_all(&config.run_dir);
         std::fs::create_dir_all(&config.run_dir)
             .map_err(|e| format!("cannot create {}: {e}", config.run_dir.display()))?;
+        let uids = if config.sandbox.is_some() {
+            // Sandboxed functions run as their own uid: they must be able to walk to their
+            // bundle and socket (but list nothing: 0711).
+            for dir in [&config.data_dir, &config.run_dir] {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))
+                    .map_err(|e| format!("cannot set the mode of {}: {e}", dir.display()))?;
+            }
+            let uids =
+                UidAllocator::open(&config.data_dir.join("uids")).map_err(|e| e.to_string())?;
+            Some(Arc::new(uids))
+        } else {
+            None
+        };
+        let secrets = Arc::new(SecretStore::open(&config.data_dir).map_err(|e| e.to_string())?);
         let provider = Arc::new(LocalProvider {
             bundles: BundleCache::new(config.data_dir.join("bundles"), store.clone()),
             records: RecordStore::new(config.data_dir.join("functions")),
@@ -100,6 +147,8 @@ impl LocalProvider {
             resolver: Resolver::default(),
             functions: RwLock::new(HashMap::new()),
             ids: Arc::new(AtomicU64::new(1)),
+            secrets,
+            uids,
         });
         for record in provider.records.load_all() {
             match record {
@@ -163,6 +212,8 @@ impl LocalProvider {
             ids: Arc::clone(&self.ids),
             logs: Arc::clone(&function.logs),
             function: function.key.to_string(),
+            secrets: Arc::clone(&self.secrets),
+            uids: self.uids.clone(),
             publish: Arc::new(move || {
                 if let Some(function) = weak.upgrade() {
                     function.publish();
@@ -285,6 +336,40 @@ impl Provider for LocalProvider {
             .get(&request.function)
             .ok_or_else(|| ProviderError::NotFound(request.function.clone()))?;
         Ok(function.logs.stream(request))
+    }
+
+    async fn list_secrets(&self, namespace: &str) -> Result<Vec<Secret>, ProviderError> {
+        self.secrets.list(namespace)
+    }
+
+    async fn create_secret(&self, secret: Secret) -> Result<(), ProviderError> {
+        self.secrets.create(&secret)
+    }
+
+    async fn update_secret(&self, secret: Secret) -> Result<(), ProviderError> {
+        self.secrets.update(&secret)
+    }
+
+    async fn delete_secret(&self, name: &str, namespace: &str) -> Result<(), ProviderError> {
+        let key = FunctionRef::new("x", namespace);
+        let users: Vec<String> = {
+            let map = self.functions.read().unwrap_or_else(|p| p.into_inner());
+            map.get(&key.namespace)
+                .map(|fns| {
+                    fns.values()
+                        .filter(|f| f.record().deployment.spec.secrets.iter().any(|s| s == name))
+                        .map(|f| f.key.name.clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        if !users.is_empty() {
+            return Err(ProviderError::Conflict(format!(
+                "secret {name} is used by {}; remove it from their secrets first",
+                users.join(", ")
+            )));
+        }
+        self.secrets.delete(name, namespace)
     }
 
     fn route(&self, name: &str, namespace: &str) -> Option<Arc<FunctionRoute>> {

@@ -92,9 +92,6 @@ pub(crate) async fn probe(endpoint: &Endpoint, path: &str) -> io::Result<u16> {
 /// The environment variable naming the file descriptor a replica may write one byte to as
 /// soon as it accepts connections; the platform then routes to it without waiting for a probe.
 pub(crate) const READY_FD_ENV: &str = "IRONFAAS_READY_FD";
-/// The descriptor number the replica gets the pipe on.
-const READY_FD: i32 = 3;
-
 /// A pipe on which a starting replica says "ready".
 pub(crate) struct ReadyPipe {
     read: std::os::fd::OwnedFd,
@@ -109,18 +106,23 @@ impl ReadyPipe {
         Ok(ReadyPipe { read, write })
     }
 
-    /// Hands the write end to the child started by `cmd` as descriptor 3 and names it in its
-    /// environment.
+    /// The `IRONFAAS_READY_FD` variable for the child: the write end's descriptor number.
+    pub(crate) fn env(&self) -> (String, String) {
+        use std::os::fd::AsRawFd;
+        (READY_FD_ENV.to_string(), self.write.as_raw_fd().to_string())
+    }
+
+    /// Lets the child started by `cmd` keep the write end across exec (it keeps its number).
+    /// Add this after any other pre-exec step that closes descriptors.
     pub(crate) fn give_to(&self, cmd: &mut tokio::process::Command) {
         use std::os::fd::AsRawFd;
         let write = self.write.as_raw_fd();
-        cmd.env(READY_FD_ENV, READY_FD.to_string());
         #[allow(unsafe_code)]
-        // SAFETY: runs between fork and exec and only calls dup2, which is async-signal-safe;
-        // dup2 leaves the new descriptor without close-on-exec, so the child keeps it.
+        // SAFETY: runs between fork and exec and only calls fcntl on a descriptor number taken
+        // before the fork; it allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::dup2(write, READY_FD) < 0 {
+                if libc::fcntl(write, libc::F_SETFD, 0) < 0 {
                     return Err(io::Error::last_os_error());
                 }
                 Ok(())

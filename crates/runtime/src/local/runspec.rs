@@ -12,9 +12,13 @@ use ironfaas_store::manifest::Manifest;
 
 use super::LocalConfig;
 use super::command::Resolver;
+use crate::sandbox::{Limits, NETWORK_ANNOTATION, wants_network};
+use ironfaas_spec::names::FunctionRef;
 
 /// The annotation naming the readiness path (OpenFaaS' name).
 pub(crate) const READY_PATH_ANNOTATION: &str = "com.openfaas.ready.http.path";
+/// The annotation setting a replica's process limit (the pids cgroup).
+pub(crate) const PIDS_ANNOTATION: &str = "com.ironfaas.pids";
 /// The readiness path when none is set; every ironfaas template answers it.
 const DEFAULT_READY_PATH: &str = "/_/health";
 /// Variables passed on from the platform's own environment.
@@ -37,6 +41,16 @@ pub(crate) struct RunSpec {
     pub ready_path: String,
     /// Limits the gateway applies to calls.
     pub limits: InvokeLimits,
+    /// The function.
+    pub function: FunctionRef,
+    /// The secrets it declares (files under /var/openfaas/secrets).
+    pub secrets: Vec<String>,
+    /// Memory, CPU and process limits of each replica.
+    pub resources: Limits,
+    /// Whether replicas may use the network.
+    pub network: bool,
+    /// Whether replicas get a private writable work dir (`readOnlyRootFilesystem: false`).
+    pub writable: bool,
 }
 
 fn env_value<'a>(d: &'a FunctionDeployment, manifest: &'a Manifest, key: &str) -> Option<&'a str> {
@@ -100,8 +114,7 @@ impl RunSpec {
         let program = argv.next().ok_or_else(|| {
             "the start command is empty: set fprocess in stack.yml or the template".to_string()
         })?;
-        let path_var =
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+        let path_var = config.function_path();
         let resolved = resolver.resolve(program, bundle, &path_var)?;
         let command: Vec<String> = std::iter::once(resolved.display().to_string())
             .chain(argv.map(str::to_string))
@@ -110,7 +123,9 @@ impl RunSpec {
         let mut env: Vec<(String, String)> = INHERITED
             .iter()
             .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+            .filter(|(k, _)| k != "PATH")
             .collect();
+        env.push(("PATH".into(), path_var.clone()));
         env.push(("HOME".into(), "/tmp".into()));
         env.extend(
             manifest
@@ -140,6 +155,23 @@ impl RunSpec {
             .filter(|p| p.starts_with('/'))
             .unwrap_or(DEFAULT_READY_PATH)
             .to_string();
+        let pids = match d.spec.annotation(PIDS_ANNOTATION) {
+            None => Limits::DEFAULT_PIDS,
+            Some(v) => v.trim().parse().map_err(|_| {
+                format!("annotation {PIDS_ANNOTATION}='{v}' must be a whole number of processes, e.g. \"64\"")
+            })?,
+        };
+        let resources =
+            Limits::from_resources(d.spec.limits.as_ref(), pids).map_err(|e| e.to_string())?;
+        let network = wants_network(&d.spec);
+        if !network && listen == Listen::Tcp {
+            return Err(format!(
+                "annotation {NETWORK_ANNOTATION}: none leaves the replica no network, but template {} \
+                 listens on TCP; use a template that listens on a Unix socket (python3-http, node, \
+                 bash-streaming, rust)",
+                manifest.template
+            ));
+        }
         Ok(RunSpec {
             program,
             args,
@@ -151,6 +183,11 @@ impl RunSpec {
                 max_inflight,
                 exec_timeout,
             },
+            function: FunctionRef::new(&d.service, &d.spec.namespace),
+            secrets: d.spec.secrets.clone(),
+            resources,
+            network,
+            writable: !d.spec.read_only_root_filesystem,
         })
     }
 

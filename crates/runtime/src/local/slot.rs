@@ -22,7 +22,11 @@ use super::LocalConfig;
 use super::logs::{LogStore, capture};
 use super::readiness::{ReadyPipe, wait_ready_or_signal};
 use super::runspec::RunSpec;
+use super::secrets::SecretStore;
 use crate::process::{isolate_group, signal_group};
+use crate::sandbox::{
+    Sandbox, SandboxSpec, SandboxSupport, UidAllocator, WORK_DIR, prepare_owned_dir, write_secrets,
+};
 
 /// The first pause before a restart; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -79,6 +83,7 @@ struct SlotState {
     backend: Option<Arc<Backend>>,
     started_at: Option<SystemTime>,
     restarts: u64,
+    last_exit: Option<String>,
 }
 
 /// What every slot of a provider shares.
@@ -92,6 +97,10 @@ pub(crate) struct SlotContext {
     pub logs: Arc<LogStore>,
     /// The function's name, for logs.
     pub function: String,
+    /// Where the function's secrets come from.
+    pub secrets: Arc<SecretStore>,
+    /// Function uids, when replicas are sandboxed.
+    pub uids: Option<Arc<UidAllocator>>,
     /// Recomputes the function's ready backends; called after every phase change.
     pub publish: Arc<dyn Fn() + Send + Sync>,
 }
@@ -110,6 +119,8 @@ pub(crate) struct Slot {
 
 /// A running replica process.
 struct Running {
+    /// Its sandbox (cgroup and all), while it runs sandboxed.
+    sandbox: Option<Sandbox>,
     /// Where it says it is ready, until read.
     ready_pipe: Option<tokio::net::unix::pipe::Receiver>,
     child: Child,
@@ -131,6 +142,7 @@ impl Slot {
                 backend: None,
                 started_at: None,
                 restarts: 0,
+                last_exit: None,
             }),
             outcome: watch::Sender::new(Outcome::Pending),
             cancel: CancellationToken::new(),
@@ -205,6 +217,7 @@ impl Slot {
             state: s.phase.as_str().to_string(),
             started_at: s.started_at.map(format_rfc3339).unwrap_or_default(),
             restarts: s.restarts,
+            last_exit: s.last_exit.clone().unwrap_or_default(),
             inflight: s.backend.as_ref().map_or(0, |b| u64::from(b.inflight())),
         })
     }
@@ -259,29 +272,121 @@ impl Slot {
         }
     }
 
+    /// The sandbox for one start of this replica: its own socket dir, its secrets, the
+    /// function's uid and limits.
+    fn sandbox(
+        &self,
+        ctx: &SlotContext,
+        support: &SandboxSupport,
+        socket_dir: Option<&std::path::Path>,
+    ) -> Result<Sandbox, String> {
+        let run = &self.run;
+        let uids = ctx
+            .uids
+            .as_ref()
+            .ok_or("sandboxing needs the uid allocator")?;
+        let identity = uids.identity(&run.function).map_err(|e| e.to_string())?;
+        if let Some(dir) = socket_dir {
+            prepare_owned_dir(dir, identity, 0o700).map_err(|e| e.to_string())?;
+        }
+        let secrets_dir = if run.secrets.is_empty() {
+            None
+        } else {
+            let dir = ctx.config.run_dir.join("secrets").join(&self.name);
+            let values: Vec<(String, Vec<u8>)> = run
+                .secrets
+                .iter()
+                .map(|name| {
+                    ctx.secrets
+                        .read(name, &run.function.namespace)
+                        .map(|v| (name.clone(), v))
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            let borrowed: Vec<(&str, &[u8])> = values
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_slice()))
+                .collect();
+            write_secrets(&dir, identity, &borrowed).map_err(|e| e.to_string())?;
+            Some(dir)
+        };
+        let work_dir = if run.writable {
+            let dir = work_dir(ctx, run);
+            prepare_owned_dir(&dir, identity, 0o700).map_err(|e| e.to_string())?;
+            Some(dir)
+        } else {
+            None
+        };
+        let spec = SandboxSpec {
+            function: run.function.clone(),
+            replica: self.name.clone(),
+            cgroup: format!("{}-{}", ctx.config.instance(), self.name),
+            identity,
+            bundle_dir: run.cwd.clone(),
+            socket_dir: socket_dir.map(std::path::Path::to_path_buf),
+            work_dir,
+            secrets_dir,
+            network: run.network,
+            limits: run.resources,
+            hidden: vec![ctx.config.data_dir.clone()],
+            tmp_size: None,
+        };
+        Sandbox::new(support, spec).map_err(|e| e.to_string())
+    }
+
     fn spawn(&self, ctx: &SlotContext, endpoint: &Endpoint) -> Result<Running, String> {
         let run = &self.run;
-        let mut cmd = Command::new(&run.program);
-        cmd.args(&run.args)
-            .env_clear()
-            .envs(run.env.iter().map(|(k, v)| (k, v)))
-            .env("HOSTNAME", &self.name)
-            .current_dir(&run.cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let pipe = ReadyPipe::new().map_err(|e| format!("cannot create the ready pipe: {e}"))?;
+        let mut env = run.env.clone();
+        env.push(("HOSTNAME".into(), self.name.clone()));
+        env.push(pipe.env());
         match endpoint {
             Endpoint::Unix(path) => {
                 let _ = std::fs::remove_file(path);
-                cmd.env("IRONFAAS_SOCKET", path);
+                env.push(("IRONFAAS_SOCKET".into(), path.display().to_string()));
             }
             Endpoint::Tcp(addr) => {
-                cmd.env("PORT", addr.port().to_string())
-                    .env("HOST", addr.ip().to_string());
+                env.push(("PORT".into(), addr.port().to_string()));
+                env.push(("HOST".into(), addr.ip().to_string()));
             }
         }
+        if run.writable {
+            let dir = match &ctx.config.sandbox {
+                Some(_) => PathBuf::from(WORK_DIR),
+                None => {
+                    let dir = work_dir(ctx, run);
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    dir
+                }
+            };
+            env.push(("IRONFAAS_WORK_DIR".into(), dir.display().to_string()));
+        }
+        let (mut cmd, sandbox) = match &ctx.config.sandbox {
+            Some(support) => {
+                let socket_dir = match endpoint {
+                    Endpoint::Unix(path) => path.parent(),
+                    Endpoint::Tcp(_) => None,
+                };
+                let sandbox = self.sandbox(ctx, support, socket_dir)?;
+                let cmd = sandbox
+                    .command(&run.program, &run.args, &env)
+                    .map_err(|e| e.to_string())?;
+                (cmd, Some(sandbox))
+            }
+            None => {
+                let mut cmd = Command::new(&run.program);
+                cmd.args(&run.args)
+                    .env_clear()
+                    .envs(env.iter().map(|(k, v)| (k, v)))
+                    .current_dir(&run.cwd);
+                (cmd, None)
+            }
+        };
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         isolate_group(&mut cmd);
-        let pipe = ReadyPipe::new().map_err(|e| format!("cannot create the ready pipe: {e}"))?;
         pipe.give_to(&mut cmd);
         let mut child = cmd
             .spawn()
@@ -305,6 +410,7 @@ impl Slot {
             s.started_at = Some(SystemTime::now());
         });
         Ok(Running {
+            sandbox,
             ready_pipe,
             child,
             pid,
@@ -312,6 +418,16 @@ impl Slot {
             output: [stdout, stderr],
         })
     }
+}
+
+/// The function's private writable folder on the host (`IRONFAAS_WORK_DIR`), shared by its
+/// replicas and kept across restarts.
+fn work_dir(ctx: &SlotContext, run: &RunSpec) -> PathBuf {
+    ctx.config
+        .data_dir
+        .join("work")
+        .join(&run.function.namespace)
+        .join(&run.function.name)
 }
 
 /// Sleeps `pause`, or returns false at once when the slot is stopped.
@@ -325,7 +441,11 @@ async fn pause_or_stop(slot: &Slot, pause: Duration) -> bool {
 /// Terminates a replica: SIGTERM to its group, SIGKILL after `grace`.
 async fn terminate(running: &mut Running, grace: Duration) {
     if let Some(pid) = running.pid {
-        signal_group(pid, Signal::SIGTERM);
+        match &running.sandbox {
+            // SIGTERM to bwrap would end the sandbox at once: signal the function itself.
+            Some(sandbox) => sandbox.signal(pid, Signal::SIGTERM),
+            None => signal_group(pid, Signal::SIGTERM),
+        }
         if tokio::time::timeout(grace, running.child.wait())
             .await
             .is_err()
@@ -334,6 +454,9 @@ async fn terminate(running: &mut Running, grace: Duration) {
         }
         // Whatever it forked goes with it.
         signal_group(pid, Signal::SIGKILL);
+    }
+    if let Some(sandbox) = &running.sandbox {
+        sandbox.kill();
     }
     let _ = running.child.wait().await;
 }
@@ -422,9 +545,19 @@ async fn supervise(slot: Arc<Slot>, ctx: SlotContext) {
                 if let Some(pid) = running.pid {
                     signal_group(pid, Signal::SIGKILL);
                 }
+                if let Some(sandbox) = &running.sandbox {
+                    sandbox.kill();
+                }
                 cleanup(&running.endpoint);
-                let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-                slot.with_state(|s| s.restarts += 1);
+                let mut status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                if let Some(reason) = running.sandbox.as_ref().and_then(Sandbox::exit_reason) {
+                    status = format!("{status}, {reason}");
+                }
+                ctx.logs.push(&slot.name, format!("[ironfaas] replica {} exited ({status}); restarting", slot.name));
+                slot.with_state(|s| {
+                    s.restarts += 1;
+                    s.last_exit = Some(status.clone());
+                });
                 if up_since.elapsed() >= HEALTHY_AFTER {
                     backoff = FIRST_BACKOFF;
                 }

@@ -34,7 +34,7 @@ impl Sandbox {
     pub fn new(support: &SandboxSupport, spec: SandboxSpec) -> Result<Sandbox, SandboxError> {
         let (bwrap, cgroups) = support.ready()?;
         check_spec(&spec)?;
-        let cgroup = Cgroup::create(cgroups, &spec.replica, &spec.limits)?;
+        let cgroup = Cgroup::create(cgroups, &spec.cgroup, &spec.limits)?;
         Ok(Sandbox {
             bwrap: bwrap.to_path_buf(),
             spec,
@@ -459,6 +459,7 @@ mod tests {
         SandboxSpec {
             function: FunctionRef::new("f", "ns"),
             replica: "f-1".into(),
+            cgroup: "f-1".into(),
             identity: Identity {
                 uid: 200_001,
                 gid: 200_001,

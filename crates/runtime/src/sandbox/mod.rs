@@ -183,9 +183,11 @@ fn format_bytes(bytes: u64) -> String {
 pub struct SandboxSpec {
     /// The function it runs.
     pub function: FunctionRef,
-    /// A name unique among running replicas (`[A-Za-z0-9._-]`): its cgroup's name and its
-    /// hostname.
+    /// The replica's name (`[A-Za-z0-9._-]`): its hostname.
     pub replica: String,
+    /// Its cgroup's name (`[A-Za-z0-9._-]`), unique on the machine: a cgroup left by an
+    /// earlier run under the same name is removed, processes and all.
+    pub cgroup: String,
     /// The uid/gid it runs as (see [`UidAllocator`]).
     pub identity: Identity,
     /// The unpacked bundle on the host, shown read-only at [`BUNDLE_DIR`].

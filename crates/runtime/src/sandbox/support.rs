@@ -151,13 +151,15 @@ async fn probe(support: &SandboxSupport) -> Result<(), String> {
         .find(|p| p.is_file())
         .ok_or_else(|| fail("neither /usr/bin/true nor /bin/true exists".into()))?;
     let bundle = program.parent().unwrap_or(Path::new("/"));
+    let replica = format!(
+        "probe-{}-{}",
+        std::process::id(),
+        PROBES.fetch_add(1, Ordering::Relaxed)
+    );
     let spec = SandboxSpec {
         function: FunctionRef::new("probe", "ironfaas"),
-        replica: format!(
-            "probe-{}-{}",
-            std::process::id(),
-            PROBES.fetch_add(1, Ordering::Relaxed)
-        ),
+        cgroup: replica.clone(),
+        replica,
         identity: Identity {
             uid: PROBE_UID,
             gid: PROBE_UID,

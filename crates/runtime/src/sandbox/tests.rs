@@ -115,6 +115,7 @@ impl Fixture {
         prepare_owned_dir(&work_dir, self.identity, 0o700).unwrap();
         SandboxSpec {
             function: self.function.clone(),
+            cgroup: format!("{}-{replica}", std::process::id()),
             replica,
             identity: self.identity,
             bundle_dir: self.dir(&format!("bundles/{}", self.function.name)),
