@@ -414,17 +414,27 @@ fn nats_killed_and_restarted_mid_run_loses_nothing() {
         "most calls are accepted around the restart: {}",
         accepted.len()
     );
-    eventually(
-        "every accepted call to complete",
-        Duration::from_secs(120),
-        || {
-            callbacks
-                .received()
-                .calls
-                .keys()
-                .filter(|k| accepted.contains(*k))
-                .count()
-                == accepted.len()
-        },
-    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let received = callbacks.received();
+        let missing: Vec<&String> = accepted
+            .iter()
+            .filter(|id| !received.calls.contains_key(*id))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let states: Vec<String> = missing
+                .iter()
+                .take(5)
+                .map(|id| format!("{id}: {}", job_state(&url, id)))
+                .collect();
+            panic!(
+                "{} accepted calls never completed, e.g. {states:#?}",
+                missing.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -6,6 +6,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// The admin password every test platform is started with.
+pub const ADMIN_PASSWORD: &str = "e2e-admin-password";
+
 /// The binary under test.
 pub fn ironfaas() -> &'static str {
     env!("CARGO_BIN_EXE_ironfaas")
@@ -84,6 +87,7 @@ impl Platform {
             .arg(&data)
             .args(extra)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("IRONFAAS_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("IRONFAAS_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -161,6 +165,7 @@ pub fn run_cli(cwd: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) ->
     let mut child = Command::new(ironfaas())
         .args(args)
         .current_dir(cwd)
+        .env("IRONFAAS_PASSWORD", ADMIN_PASSWORD)
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -262,8 +267,24 @@ pub fn native_echo() -> &'static Path {
     })
 }
 
-/// A blocking HTTP client with generous timeouts.
+/// A blocking HTTP client with generous timeouts that sends the admin's credentials.
 pub fn http() -> reqwest::blocking::Client {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"));
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Basic {token}").parse().expect("header"),
+    );
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .default_headers(headers)
+        .build()
+        .expect("http client")
+}
+
+/// A blocking HTTP client that sends no credentials.
+pub fn anonymous() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()

@@ -155,6 +155,7 @@ fn logs_keep_order_survive_scale_to_zero_and_follow() {
     let mut follow = Command::new(ironfaas())
         .args(["logs", "talker", "-f", "--since", "10m"])
         .env("OPENFAAS_URL", &platform.url)
+        .env("IRONFAAS_PASSWORD", crate::harness::ADMIN_PASSWORD)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

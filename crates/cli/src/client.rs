@@ -34,6 +34,7 @@ pub fn full(bytes: Bytes) -> RequestBody {
 pub struct Client {
     base: String,
     http: HttpClient<HttpConnector, RequestBody>,
+    login: Option<String>,
 }
 
 /// Whether a deploy created a function or updated one.
@@ -57,13 +58,14 @@ pub struct Answer {
 
 impl Client {
     /// A client of the gateway at `base` (normalised, no trailing slash).
-    pub fn new(base: &str) -> Client {
+    pub fn new(base: &str, login: Option<&crate::credentials::Login>) -> Client {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(3)));
         connector.set_nodelay(true);
         Client {
             base: base.to_string(),
             http: HttpClient::builder(TokioExecutor::new()).build(connector),
+            login: login.map(crate::credentials::Login::header),
         }
     }
 
@@ -94,6 +96,9 @@ impl Client {
             .uri(format!("{}{path_and_query}", self.base));
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
+        }
+        if let Some(login) = &self.login {
+            req = req.header(header::AUTHORIZATION, login.as_str());
         }
         let req = req
             .body(body)

@@ -3,6 +3,7 @@
 mod builder;
 mod client;
 mod commands;
+mod credentials;
 mod failure;
 mod output;
 mod platform;

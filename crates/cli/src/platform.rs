@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ironfaas_gateway::asynchronous::WorkerConfig;
+use ironfaas_gateway::auth::Credentials;
 use ironfaas_gateway::{Backends, GatewayConfig};
 use ironfaas_queue::{EmbeddedQueue, NatsOptions, NatsQueue, Queue};
 use ironfaas_runtime::local::{LocalConfig, LocalProvider};
@@ -14,6 +15,7 @@ use ironfaas_store::{FunctionStore, local_store_dir};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::credentials;
 use crate::failure::{CmdResult, Failure};
 
 /// How to run the platform.
@@ -35,6 +37,62 @@ pub struct PlatformOptions {
     pub workers: Option<WorkerConfig>,
     /// Whether replicas run sandboxed.
     pub sandbox: SandboxMode,
+    /// Whether `/system/*`, `/ui/*` and protected functions need the admin's credentials.
+    pub auth: bool,
+}
+
+/// The admin credentials of a data dir, made on first use: user `admin` and the password from
+/// `$IRONFAAS_ADMIN_PASSWORD`, else a random one, in files only the platform's user can read.
+fn admin_credentials(data_dir: &Path) -> CmdResult<Credentials> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let (user_file, password_file) = (
+        credentials::user_file(data_dir),
+        credentials::password_file(data_dir),
+    );
+    if let (Ok(user), Ok(password)) = (
+        std::fs::read_to_string(&user_file),
+        std::fs::read_to_string(&password_file),
+    ) {
+        return Ok(Credentials {
+            user: user.trim().to_string(),
+            password: password.trim().to_string(),
+        });
+    }
+    let password = match std::env::var("IRONFAAS_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+    {
+        Some(p) => p.trim().to_string(),
+        None => {
+            let mut bytes = [0u8; 18];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+                .map_err(|_| Failure::failed("no randomness for the admin password"))?;
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+        }
+    };
+    let dir = user_file.parent().unwrap_or(data_dir);
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::failed(format!("cannot create {}: {e}", dir.display())))?;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    for (path, text) in [(&user_file, "admin"), (&password_file, password.as_str())] {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+    }
+    eprintln!(
+        "generated the admin password for basic authentication: user admin, password in {} \
+         (log in with `ironfaas login`)",
+        password_file.display()
+    );
+    Ok(Credentials {
+        user: "admin".into(),
+        password,
+    })
 }
 
 /// Whether replicas run sandboxed.
@@ -152,6 +210,11 @@ impl Platform {
             store: Some(store),
             queue: Some(queue),
             workers: options.workers,
+            credentials: if options.auth {
+                Some(admin_credentials(&options.data_dir)?)
+            } else {
+                None
+            },
         };
         let server = tokio::spawn(ironfaas_gateway::serve(
             listener,

@@ -3,6 +3,7 @@
 
 mod api;
 pub mod asynchronous;
+pub mod auth;
 mod autoscaler;
 pub mod body;
 mod metrics;
@@ -97,6 +98,7 @@ pub(crate) struct Gateway {
     store: Option<ironfaas_store::FunctionStore>,
     queue: Option<Arc<dyn ironfaas_queue::Queue>>,
     policies: asynchronous::Policies,
+    auth: auth::Auth,
 }
 
 /// What the gateway drives: the provider, and optionally the function store (for pushes) and
@@ -110,6 +112,9 @@ pub struct Backends {
     pub queue: Option<Arc<dyn ironfaas_queue::Queue>>,
     /// The workers making stored calls in this process; none when `ironfaas worker`s do.
     pub workers: Option<asynchronous::WorkerConfig>,
+    /// The credentials `/system/*`, `/ui/*` and protected functions need; `None` turns
+    /// authentication off.
+    pub credentials: Option<auth::Credentials>,
 }
 
 struct App {
@@ -123,6 +128,14 @@ async fn dispatch(
     peer: Arc<Peer>,
 ) -> Result<Response<GatewayBody>, Infallible> {
     let path = req.uri().path();
+    if (path == "/system"
+        || path.starts_with("/system/")
+        || path == "/ui"
+        || path.starts_with("/ui/"))
+        && let auth::Verdict::Refused(response) = app.gateway.auth.check(req.headers(), peer.ip)
+    {
+        return Ok(response);
+    }
     if path.starts_with(proxy::PREFIX) {
         return Ok(proxy::invoke(&app.gateway, req, &peer).await);
     }
@@ -152,6 +165,7 @@ pub async fn serve(
         store,
         queue,
         workers,
+        credentials,
     } = backends;
     let gateway = Arc::new(Gateway {
         provider,
@@ -165,6 +179,7 @@ pub async fn serve(
         store,
         queue,
         policies: asynchronous::Policies::default(),
+        auth: auth::Auth::new(credentials),
     });
     gateway.routes.refresh(gateway.provider.as_ref()).await;
     let app = Arc::new(App {

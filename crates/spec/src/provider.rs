@@ -158,7 +158,11 @@ pub struct FunctionRoute {
     pub function: FunctionRef,
     backends: ArcSwap<Vec<Arc<Backend>>>,
     ready: tokio::sync::watch::Sender<usize>,
+    protected: AtomicBool,
 }
+
+/// The annotation that makes calling a function require the gateway's credentials.
+pub const AUTH_ANNOTATION: &str = "com.ironfaas.auth";
 
 impl FunctionRoute {
     /// A route with no backends yet.
@@ -167,6 +171,7 @@ impl FunctionRoute {
             function,
             backends: ArcSwap::from_pointee(Vec::new()),
             ready: tokio::sync::watch::Sender::new(0),
+            protected: AtomicBool::new(false),
         }
     }
 
@@ -181,6 +186,16 @@ impl FunctionRoute {
         self.backends.store(Arc::new(backends));
         self.ready
             .send_if_modified(|n| std::mem::replace(n, count) != count);
+    }
+
+    /// Whether calls need the gateway's credentials (annotation `com.ironfaas.auth: basic`).
+    pub fn protected(&self) -> bool {
+        self.protected.load(Ordering::Relaxed)
+    }
+
+    /// Sets whether calls need the gateway's credentials.
+    pub fn set_protected(&self, protected: bool) {
+        self.protected.store(protected, Ordering::Relaxed);
     }
 
     /// Waits until at least one backend is ready; false if `limit` passed first.

@@ -5,6 +5,7 @@ mod deploy;
 mod describe;
 mod invoke;
 mod list;
+mod login;
 mod logs;
 mod new;
 mod push;
@@ -58,6 +59,10 @@ pub enum Command {
     /// List deployed functions.
     #[command(alias = "ls")]
     List(list::ListArgs),
+    /// Keep the gateway's credentials for the commands that follow.
+    Login(login::LoginArgs),
+    /// Forget the credentials kept for a gateway.
+    Logout(login::LogoutArgs),
     /// Show a function's output (its replicas' stdout and stderr).
     Logs(logs::LogsArgs),
     /// Show one function in detail.
@@ -103,6 +108,8 @@ impl Command {
             Command::List(args) => list::run(args).await,
             Command::Describe(args) => describe::run(args).await,
             Command::Logs(args) => logs::run(args).await,
+            Command::Login(args) => login::login(args).await,
+            Command::Logout(args) => login::logout(args).await,
             Command::Remove(args) => remove::run(args).await,
             Command::Scale(args) => scale::run(args).await,
             Command::Secret(args) => secret::run(args).await,
@@ -139,13 +146,13 @@ pub struct GatewayArgs {
 }
 
 impl GatewayArgs {
-    /// A client of the chosen gateway.
+    /// A client of the chosen gateway, with the credentials known for it.
     pub fn client(&self, stack: Option<&Stack>) -> CmdResult<Client> {
         let from_stack = stack.and_then(|s| s.provider.gateway.as_deref());
-        Ok(Client::new(&settings::gateway_url(
-            self.gateway.as_deref(),
-            from_stack,
-        )?))
+        let url = settings::gateway_url(self.gateway.as_deref(), from_stack)?;
+        let data_dir = settings::data_dir(std::env::var_os("IRONFAAS_DATA_DIR").map(PathBuf::from));
+        let login = crate::credentials::for_gateway(&url, &data_dir)?;
+        Ok(Client::new(&url, login.as_ref()))
     }
 }
 

@@ -53,6 +53,11 @@ pub struct PlatformArgs {
     /// it when this machine supports it (as root with bubblewrap and cgroups).
     #[arg(long, env = "IRONFAAS_SANDBOX", value_enum, default_value = "auto")]
     pub sandbox: SandboxMode,
+    /// Require the admin's credentials (basic auth) on /system/*, /ui/* and functions with the
+    /// annotation com.ironfaas.auth: basic; the password is made on first start (or taken from
+    /// IRONFAAS_ADMIN_PASSWORD) and kept in DATA_DIR/auth/.
+    #[arg(long, env = "IRONFAAS_AUTH", default_value = "on", value_parser = on_off)]
+    pub auth: bool,
     /// The autoscaler removes replicas only when no recommendation of this window needed them.
     #[arg(long, env = "IRONFAAS_SCALE_DOWN_WINDOW", default_value = "30s", value_parser = duration_arg)]
     pub scale_down_window: Duration,
@@ -77,12 +82,22 @@ impl PlatformArgs {
             store: self.store.clone(),
             queue: self.queue.clone(),
             sandbox: self.sandbox,
+            auth: self.auth,
             workers: (self.async_workers > 0).then_some(WorkerConfig {
                 concurrency: self.async_workers,
                 lease: self.async_lease,
                 ..WorkerConfig::default()
             }),
         }
+    }
+}
+
+/// Parses `on`/`off` (also true/false, yes/no).
+fn on_off(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        other => Err(format!("'{other}' is not on or off")),
     }
 }
 

@@ -75,7 +75,8 @@ pub(super) async fn run(args: UpArgs) -> CmdResult {
         )));
     };
     let platform = Platform::start(&args.platform.options(listen)).await?;
-    let client = Client::new(client.base());
+    let login = crate::credentials::for_gateway(client.base(), &args.platform.data_dir.resolve())?;
+    let client = Client::new(client.base(), login.as_ref());
     eprintln!(
         "started an ironfaas gateway on http://{} (data dir {})",
         platform.addr,

@@ -39,11 +39,16 @@ pub(crate) async fn enqueue(
         );
     };
     let function = FunctionRef::new(name, namespace);
-    if gateway.provider.route(name, namespace).is_none() {
+    let Some(route) = gateway.provider.route(name, namespace) else {
         return message(
             StatusCode::NOT_FOUND,
             format!("function {function} not found\n"),
         );
+    };
+    if route.protected()
+        && let crate::auth::Verdict::Refused(response) = gateway.auth.check(req.headers(), peer.ip)
+    {
+        return response;
     }
     let callback_url = match req.headers().get("x-callback-url").map(|v| v.to_str()) {
         None => None,

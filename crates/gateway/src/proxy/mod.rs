@@ -20,6 +20,7 @@ use ironfaas_spec::provider::{AcquireError, Backend, FunctionRoute, InflightGuar
 
 use self::headers::{CALL_ID, INTERNAL};
 use crate::Gateway;
+use crate::auth::Verdict;
 use crate::body::{GatewayBody, ProxiedBody, UpstreamBody};
 use crate::scale_from_zero::{NotReady, wait_for_replica};
 
@@ -127,6 +128,11 @@ pub(crate) async fn invoke(
             format!("invalid path {}\n", req.uri()),
         );
     };
+    if route.protected()
+        && let Verdict::Refused(response) = gateway.auth.check(req.headers(), peer.ip)
+    {
+        return response;
+    }
     forward(
         gateway,
         req.map(UpstreamBody::Streamed),
@@ -158,6 +164,11 @@ pub(crate) async fn invoke_route(
             format!("invalid path {}\n", req.uri()),
         );
     };
+    if route.protected()
+        && let Verdict::Refused(response) = gateway.auth.check(req.headers(), peer.ip)
+    {
+        return response;
+    }
     forward(
         gateway,
         req.map(UpstreamBody::Streamed),
@@ -353,6 +364,8 @@ async fn forward(
 
 /// What the gateway knows of the client connection a call came on.
 pub(crate) struct Peer {
+    /// The client's address.
+    pub ip: std::net::IpAddr,
     /// `X-Forwarded-For` for calls on this connection: the client's IP address.
     pub forwarded_for: HeaderValue,
 }
@@ -362,6 +375,7 @@ impl Peer {
     pub(crate) fn new(remote: SocketAddr) -> Self {
         let ip = remote.ip().to_string();
         Peer {
+            ip: remote.ip(),
             forwarded_for: HeaderValue::from_str(&ip)
                 .unwrap_or(HeaderValue::from_static("unknown")),
         }

@@ -41,7 +41,7 @@ impl Function {
         run: RunSpec,
         log_dir: &std::path::Path,
     ) -> Arc<Function> {
-        Arc::new(Function {
+        let function = Arc::new(Function {
             route: Arc::new(FunctionRoute::new(key.clone())),
             logs: Arc::new(LogStore::open(
                 log_dir.to_path_buf(),
@@ -54,7 +54,9 @@ impl Function {
             run: Mutex::new(Arc::new(run)),
             slots: Mutex::new(Vec::new()),
             next_slot: AtomicU64::new(1),
-        })
+        });
+        function.protect(&function.record().deployment);
+        function
     }
 
     /// The persisted record now.
@@ -75,6 +77,16 @@ impl Function {
     /// How replicas of the current version run.
     pub fn run(&self) -> Arc<RunSpec> {
         Arc::clone(&self.run.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Marks the route protected when the deployment asks for authentication.
+    pub fn protect(&self, d: &ironfaas_spec::wire::FunctionDeployment) {
+        let wanted = d
+            .spec
+            .annotation(ironfaas_spec::provider::AUTH_ANNOTATION)
+            .map(str::trim);
+        self.route
+            .set_protected(matches!(wanted, Some("basic" | "true")));
     }
 
     /// Makes `run` the current version.

@@ -44,6 +44,7 @@ impl LocalProvider {
         }
         let old = function.take_slots(|s| !is_fresh(s));
         function.set_run(run);
+        function.protect(&d);
         let record = function.update_record(|r| {
             r.deployment = d;
             r.digest = digest.to_string();
