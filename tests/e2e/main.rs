@@ -10,6 +10,7 @@ mod lifecycle;
 mod observability;
 mod routes;
 mod scaling;
+mod security;
 mod stack_errors;
 mod store;
 mod template_suites;

@@ -43,8 +43,9 @@ pub fn password_file(data_dir: &Path) -> PathBuf {
 
 #[derive(Debug, Default, Deserialize)]
 struct ConfigFile {
+    /// `auths:` with nothing under it reads as null: no entries.
     #[serde(default)]
-    auths: Vec<AuthEntry>,
+    auths: Option<Vec<AuthEntry>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,7 +75,7 @@ fn read_config(path: &Path) -> CmdResult<Vec<AuthEntry>> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => Ok(Vec::new()),
         Ok(text) => serde_saphyr::from_str::<ConfigFile>(&text)
-            .map(|c| c.auths)
+            .map(|c| c.auths.unwrap_or_default())
             .map_err(|e| {
                 Failure::input(format!("{} is not a valid login file: {e}", path.display()))
             }),
@@ -163,7 +164,11 @@ pub fn forget(gateway: &str) -> CmdResult<bool> {
 }
 
 fn write_config(path: &Path, entries: &[AuthEntry]) -> CmdResult {
-    let mut text = String::from("auths:\n");
+    let mut text = String::from(if entries.is_empty() {
+        "auths: []\n"
+    } else {
+        "auths:\n"
+    });
     for e in entries {
         text.push_str(&format!(
             "- gateway: {}\n  auth: {}\n  token: {}\n",
