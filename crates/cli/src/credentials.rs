@@ -216,10 +216,12 @@ mod tests {
             "auths:\n- gateway: http://127.0.0.1:8080\n  auth: basic\n  token: YWRtaW46cGFzcw==\n",
         )
         .unwrap();
-        let login = decode(&entries.auths[0].token).unwrap();
+        let login = decode(&entries.auths.unwrap()[0].token).unwrap();
         assert_eq!(
             (login.user.as_str(), login.password.as_str()),
             ("admin", "pass")
         );
+        let empty: ConfigFile = serde_saphyr::from_str("auths:\n").unwrap();
+        assert!(empty.auths.unwrap_or_default().is_empty());
     }
 }
