@@ -26,6 +26,15 @@ async function describe(response, what) {
   }
 }
 
+/**
+ * The absolute URL of a gateway path. Built on location.origin, never on the page's own URL:
+ * a portal opened as http://USER:PASSWORD@HOST/ui/ keeps the credentials in its base URL, and
+ * fetch() refuses any URL that carries them (the browser sends them on its own).
+ */
+export function gatewayUrl(path) {
+  return new URL(path, location.origin).href;
+}
+
 /** fetch() that throws ApiError for network failures and non-2xx answers. */
 export async function request(method, url, { json, body, headers, signal, what } = {}) {
   const init = { method, headers: new Headers(headers || {}), signal, credentials: 'same-origin', cache: 'no-store' };
@@ -37,7 +46,7 @@ export async function request(method, url, { json, body, headers, signal, what }
   }
   let response;
   try {
-    response = await fetch(url, init);
+    response = await fetch(gatewayUrl(url), init);
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new ApiError(0, `the gateway could not be reached (${e.message}). Is it running?`);
@@ -193,7 +202,7 @@ export async function invoke({ name, namespace, method, path, headers, body, asy
   const started = performance.now();
   let response;
   try {
-    response = await fetch(url, init);
+    response = await fetch(gatewayUrl(url), init);
   } catch (e) {
     throw new ApiError(0, `the call did not complete (${e.message}).`);
   }

@@ -44,8 +44,12 @@ function row(fn) {
     h(
       'td',
       { 'data-label': 'Image' },
-      h('div', { class: 'image-line' }, template ? chip(template, 'plain', { title: 'Template' }) : null, h('span', { class: 'mono' }, fn.image)),
-      fn.digest ? h('div', { class: 'secondary mono', title: fn.digest }, shortDigest(fn.digest)) : null,
+      h(
+        'div',
+        {},
+        h('div', { class: 'image-line' }, template ? chip(template, 'plain', { title: 'Template' }) : null, h('span', { class: 'mono' }, fn.image)),
+        fn.digest ? h('div', { class: 'secondary mono', title: fn.digest }, shortDigest(fn.digest)) : null,
+      ),
     ),
     h('td', { 'data-label': 'Replicas' }, replicasChip(fn)),
     h('td', { class: 'num', 'data-label': 'Invocations' }, fmtCount(fn.invocationCount)),
@@ -108,9 +112,9 @@ export function render(root, { query }) {
   );
 
   function draw() {
-    replace(errorSlot, failure ? errorBox(failure, functions ? 'Showing the last list read; retrying every few seconds.' : 'Retrying every few seconds.') : null);
+    replace(errorSlot, failure ? errorBox(failure, functions ? 'Showing the last list read; retrying every few seconds.' : null) : null);
     if (!functions) {
-      if (failure) replace(body, empty({ icon: '!', title: 'Cannot list the functions', text: failure.message, small: true }));
+      if (failure) replace(body, empty({ title: 'Cannot list the functions', text: 'Retrying every few seconds.', small: true }));
       return;
     }
     replace(stats, summary(functions));
