@@ -14,5 +14,6 @@ mod stack_errors;
 mod store;
 mod template_suites;
 mod templates;
+mod ui;
 mod up;
 mod updates;
