@@ -44,6 +44,7 @@ fn main() {
     let root = root
         .canonicalize()
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    // Cargo scans a watched folder recursively: an edited, added or removed file rebuilds.
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
     walk(&root, &root, &mut files);
@@ -52,11 +53,6 @@ fn main() {
          pub static ASSETS: &[(&str, &[u8], &str)] = &[\n",
     );
     for (rel, path) in &files {
-        // Folders are watched too, so a new or removed file is noticed.
-        if let Some(parent) = path.parent() {
-            println!("cargo:rerun-if-changed={}", parent.display());
-        }
-        println!("cargo:rerun-if-changed={}", path.display());
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let etag = format!("\"{:016x}-{:x}\"", fnv1a(&bytes), bytes.len());
         let _ = writeln!(
