@@ -15,5 +15,6 @@ mod stack_errors;
 mod store;
 mod template_suites;
 mod templates;
+mod ui;
 mod up;
 mod updates;

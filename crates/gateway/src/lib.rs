@@ -10,6 +10,7 @@ mod metrics;
 mod proxy;
 mod routes;
 mod scale_from_zero;
+mod ui;
 
 use std::convert::Infallible;
 use std::io;

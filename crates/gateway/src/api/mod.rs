@@ -59,6 +59,7 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/system/store/gc", post(store::gc))
         .route("/healthz", get(info::healthz))
         .route("/metrics", get(metrics::metrics))
+        .merge(crate::ui::router())
         .fallback(not_found)
         .with_state(gateway)
 }
