@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use crate::harness::{Platform, Project, http, ok, repo};
+use crate::harness::{ADMIN_PASSWORD, Platform, Project, http, ok, repo};
 
 const STACK: &str = r#"provider:
   name: openfaas
@@ -112,6 +112,8 @@ fn portal_works_in_a_real_browser() {
         .args(["--test", "--test-timeout=180000", "tests/ui/"])
         .current_dir(repo())
         .env("IRONFAAS_URL", &platform.url)
+        .env("IRONFAAS_USER", "admin")
+        .env("IRONFAAS_PASSWORD", ADMIN_PASSWORD)
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", &chromium)
         .output()
