@@ -7,6 +7,7 @@ mod cli;
 mod examples;
 mod harness;
 mod lifecycle;
+mod limits;
 mod observability;
 mod routes;
 mod scaling;

@@ -13,6 +13,7 @@ use ironfaas_spec::provider::InflightGuard;
 use tokio::time::Sleep;
 
 use crate::proxy::pool::{Pool, Sender};
+use crate::request_limits::GuardedBody;
 
 /// The error type of every gateway body.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -109,8 +110,8 @@ impl Body for ProxiedBody {
 /// A request body on its way to a replica: a caller's, streamed through, or a stored one
 /// (an asynchronous call).
 pub enum UpstreamBody {
-    /// Streamed from the caller.
-    Streamed(Incoming),
+    /// Streamed from the caller, within the gateway's body limit.
+    Streamed(GuardedBody<Incoming>),
     /// Complete in memory.
     Buffered(Full<Bytes>),
 }
@@ -124,7 +125,7 @@ impl Body for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            UpstreamBody::Streamed(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            UpstreamBody::Streamed(b) => Pin::new(b).poll_frame(cx),
             UpstreamBody::Buffered(b) => Pin::new(b).poll_frame(cx).map_err(|e| match e {}),
         }
     }

@@ -8,6 +8,7 @@ mod autoscaler;
 pub mod body;
 mod metrics;
 mod proxy;
+pub mod request_limits;
 mod routes;
 mod scale_from_zero;
 mod ui;
@@ -37,8 +38,18 @@ use crate::proxy::pool::Pools;
 pub struct GatewayConfig {
     /// The longest a call to a function may take (`upstream_timeout`).
     pub upstream_timeout: Duration,
-    /// The longest a client may take to send its request headers (`read_timeout`).
+    /// The longest a client may take to send a request body the gateway reads itself (an
+    /// asynchronous call, an API request), or to pause while uploading a bundle (`read_timeout`).
     pub read_timeout: Duration,
+    /// The longest a client may take to send a request's headers, and the longest an idle
+    /// keep-alive connection stays open.
+    pub header_timeout: Duration,
+    /// The largest request line and headers (then 431).
+    pub max_header_bytes: usize,
+    /// The largest body of a synchronous call or route call (then 413).
+    pub max_body_bytes: u64,
+    /// Client connections open at once; more wait in the listen backlog.
+    pub max_connections: usize,
     /// How long in-flight calls may finish after shutdown starts.
     pub shutdown_grace: Duration,
     /// How long a call waits for a replica of a function that has none ready.
@@ -58,6 +69,10 @@ impl Default for GatewayConfig {
         GatewayConfig {
             upstream_timeout: Duration::from_secs(60),
             read_timeout: Duration::from_secs(65),
+            header_timeout: Duration::from_secs(30),
+            max_header_bytes: 64 << 10,
+            max_body_bytes: 64 << 20,
+            max_connections: 10_000,
             shutdown_grace: Duration::from_secs(30),
             scale_from_zero_timeout: Duration::from_secs(30),
             autoscale_interval: autoscaler::DEFAULT_INTERVAL,
@@ -69,18 +84,27 @@ impl Default for GatewayConfig {
 }
 
 impl GatewayConfig {
-    /// Checks the timeout chain: read timeout > upstream timeout > 0.
+    /// Checks the settings: every timeout and limit above zero, room for 8 to 256 KiB of
+    /// headers.
     pub fn validate(&self) -> Result<(), String> {
-        if self.upstream_timeout.is_zero() {
-            return Err("upstream timeout must be more than 0".into());
+        for (value, flag) in [
+            (self.upstream_timeout, "--upstream-timeout"),
+            (self.read_timeout, "--read-timeout"),
+            (self.header_timeout, "--header-timeout"),
+        ] {
+            if value.is_zero() {
+                return Err(format!("{flag} must be more than 0"));
+            }
         }
-        if self.read_timeout <= self.upstream_timeout {
+        if !(8 << 10..=256 << 10).contains(&self.max_header_bytes) {
             return Err(format!(
-                "the read timeout ({}) must be longer than the upstream timeout ({}), or \
-                 clients are cut off before functions can answer; raise --read-timeout",
-                ironfaas_spec::duration::format_duration(self.read_timeout),
-                ironfaas_spec::duration::format_duration(self.upstream_timeout)
+                "--max-header-size must be between 8Ki and 256Ki (it is {} bytes): browsers \
+                 send several KiB of headers, and more than 256Ki only helps attackers",
+                self.max_header_bytes
             ));
+        }
+        if self.max_body_bytes == 0 || self.max_connections == 0 {
+            return Err("--max-body and --max-connections must be more than 0".into());
         }
         Ok(())
     }
@@ -147,6 +171,14 @@ async fn dispatch(
         let rest = rest.to_string();
         return Ok(proxy::invoke_route(&app.gateway, req, &peer, &function, &rest).await);
     }
+    // API bodies arrive within the read timeout; a bundle upload may take longer as long as
+    // its bytes keep coming.
+    let pace = if path.starts_with(api::STORE_UPLOAD) {
+        request_limits::Pace::Stall(app.gateway.config.read_timeout)
+    } else {
+        request_limits::Pace::Total(app.gateway.config.read_timeout)
+    };
+    let req = req.map(|body| request_limits::GuardedBody::new(body, u64::MAX, "", pace));
     let response = app.router.clone().oneshot(req).await?;
     Ok(response.map(GatewayBody::Api))
 }
@@ -220,9 +252,18 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(config.read_timeout);
+        .header_read_timeout(config.header_timeout)
+        .max_header_size(config.max_header_bytes);
+    let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = Arc::clone(&connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
         let (stream, remote) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -245,6 +286,7 @@ pub async fn serve(
             if let Err(e) = conn.await {
                 tracing::debug!("connection from {remote} ended: {e}");
             }
+            drop(permit);
         });
     }
     drop(listener);

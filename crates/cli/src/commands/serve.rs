@@ -19,9 +19,23 @@ pub struct PlatformArgs {
     /// The longest a function call may take; a function's exec_timeout may not be longer.
     #[arg(long, env = "IRONFAAS_UPSTREAM_TIMEOUT", default_value = "60s", value_parser = duration_arg)]
     pub upstream_timeout: Duration,
-    /// The longest a client may take to send a request's headers; must exceed the upstream timeout.
+    /// The longest a client may take to send the body of an asynchronous call or an API
+    /// request (then 408), or may pause while uploading a bundle.
     #[arg(long, env = "IRONFAAS_READ_TIMEOUT", default_value = "65s", value_parser = duration_arg)]
     pub read_timeout: Duration,
+    /// The longest a client may take to send a request's headers, and how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = "IRONFAAS_HEADER_TIMEOUT", default_value = "30s", value_parser = duration_arg)]
+    pub header_timeout: Duration,
+    /// The largest request line and headers, 8Ki to 256Ki (then 431).
+    #[arg(long, env = "IRONFAAS_MAX_HEADER_SIZE", default_value = "64Ki", value_parser = size_arg)]
+    pub max_header_size: u64,
+    /// The largest body of a synchronous call or route call, e.g. 64Mi (then 413).
+    #[arg(long, env = "IRONFAAS_MAX_BODY", default_value = "64Mi", value_parser = size_arg)]
+    pub max_body: u64,
+    /// Client connections open at once; further clients wait until one closes.
+    #[arg(long, env = "IRONFAAS_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
     /// How long a new replica may take to answer its readiness probe.
     #[arg(long, env = "IRONFAAS_READY_TIMEOUT", default_value = "60s", value_parser = duration_arg)]
     pub ready_timeout: Duration,
@@ -72,6 +86,10 @@ impl PlatformArgs {
             gateway: GatewayConfig {
                 upstream_timeout: self.upstream_timeout,
                 read_timeout: self.read_timeout,
+                header_timeout: self.header_timeout,
+                max_header_bytes: usize::try_from(self.max_header_size).unwrap_or(usize::MAX),
+                max_body_bytes: self.max_body,
+                max_connections: self.max_connections,
                 scale_from_zero_timeout: self.scale_from_zero_timeout,
                 autoscale_interval: self.autoscale_interval,
                 scale_down_window: self.scale_down_window,

@@ -23,6 +23,9 @@ use serde::de::DeserializeOwned;
 
 use crate::Gateway;
 
+/// Where bundles are uploaded (`PUT`): the one API body that may be big and slow.
+pub(crate) const STORE_UPLOAD: &str = "/system/store/bundles";
+
 /// The router of every API route.
 pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use ironfaas_queue::{Enqueued, Job, unix_ms};
 use ironfaas_spec::names::FunctionRef;
@@ -15,6 +15,10 @@ use super::callback::valid_callback;
 use crate::Gateway;
 use crate::body::GatewayBody;
 use crate::proxy::{Peer, message, new_call_id, parse_target, strip_hop_by_hop};
+use crate::request_limits::{self, GuardedBody, Pace, check_declared_length};
+
+/// The `serve` flag that sets the largest asynchronous body.
+const MAX_ASYNC_BODY_FLAG: &str = "--max-async-body";
 
 /// The path prefix of asynchronous calls.
 pub(crate) const PREFIX: &str = "/async-function/";
@@ -85,23 +89,26 @@ pub(crate) async fn enqueue(
     );
     let query = req.uri().query().unwrap_or_default().to_string();
     let (mut parts, body) = req.into_parts();
-    let limit = gateway.config.max_async_body_bytes;
-    let body = match Limited::new(body, limit).collect().await {
+    let limit = gateway.config.max_async_body_bytes as u64;
+    if let Err(e) = check_declared_length(&parts.headers, limit, MAX_ASYNC_BODY_FLAG) {
+        return message(e.status(), format!("{e}\n"));
+    }
+    let guarded = GuardedBody::new(
+        body,
+        limit,
+        MAX_ASYNC_BODY_FLAG,
+        Pace::Total(gateway.config.read_timeout),
+    );
+    let body = match guarded.collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return message(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is larger than the asynchronous limit of {limit} bytes\n"),
-            );
-        }
         Err(e) => {
-            return message(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {e}\n"),
-            );
+            return match request_limits::cause(e.as_ref()) {
+                Some(limit) => message(limit.status(), format!("{limit}\n")),
+                None => message(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the body: {e}\n"),
+                ),
+            };
         }
     };
     strip_hop_by_hop(&mut parts.headers);

@@ -22,6 +22,7 @@ use self::headers::{CALL_ID, INTERNAL};
 use crate::Gateway;
 use crate::auth::Verdict;
 use crate::body::{GatewayBody, ProxiedBody, UpstreamBody};
+use crate::request_limits::{self, GuardedBody, Pace, check_declared_length};
 use crate::scale_from_zero::{NotReady, wait_for_replica};
 
 /// The path prefix of synchronous invocations.
@@ -133,15 +134,35 @@ pub(crate) async fn invoke(
     {
         return response;
     }
-    forward(
-        gateway,
-        req.map(UpstreamBody::Streamed),
-        &peer.forwarded_for,
-        &route,
-        uri,
-    )
-    .await
+    let req = match streamed(gateway, req) {
+        Ok(req) => req,
+        Err(refused) => return *refused,
+    };
+    forward(gateway, req, &peer.forwarded_for, &route, uri).await
 }
+
+/// The caller's request with its body streamed within the gateway's `--max-body`; refused
+/// with 413 at once when its `Content-Length` says it is bigger.
+fn streamed(
+    gateway: &Gateway,
+    req: Request<Incoming>,
+) -> Result<Request<UpstreamBody>, Box<Response<GatewayBody>>> {
+    let limit = gateway.config.max_body_bytes;
+    if let Err(e) = check_declared_length(req.headers(), limit, MAX_BODY_FLAG) {
+        return Err(Box::new(message(e.status(), format!("{e}\n"))));
+    }
+    Ok(req.map(|body| {
+        UpstreamBody::Streamed(GuardedBody::new(
+            body,
+            limit,
+            MAX_BODY_FLAG,
+            Pace::Unbounded,
+        ))
+    }))
+}
+
+/// The `serve` flag that sets the largest synchronous body.
+const MAX_BODY_FLAG: &str = "--max-body";
 
 /// A call on a custom route (`com.ironfaas.route`): proxies it to the route's function with
 /// the rest of the path.
@@ -169,14 +190,11 @@ pub(crate) async fn invoke_route(
     {
         return response;
     }
-    forward(
-        gateway,
-        req.map(UpstreamBody::Streamed),
-        &peer.forwarded_for,
-        &route,
-        uri,
-    )
-    .await
+    let req = match streamed(gateway, req) {
+        Ok(req) => req,
+        Err(refused) => return *refused,
+    };
+    forward(gateway, req, &peer.forwarded_for, &route, uri).await
 }
 
 /// An asynchronous call taken from the queue: the same path as a synchronous one, in this
@@ -316,6 +334,10 @@ async fn forward(
     };
     let (response, sender) = match sent {
         Some(Ok(exchange)) => exchange,
+        Some(Err(e)) if let Some(limit) = request_limits::cause(&e) => {
+            metrics.finished(limit.status().as_u16(), started.elapsed());
+            return message(limit.status(), format!("{limit}\n"));
+        }
         Some(Err(e)) => {
             tracing::warn!("call {call_id:?} to {function} on {}: {e}", backend.name);
             metrics.finished(502, started.elapsed());
