@@ -76,24 +76,28 @@ async def _run(host, port, path, rate, seconds, cap, every_second):
     pool = _Pool(host, port, cap)
     latencies = [[] for _ in range(seconds)]
     errors = [0] * seconds
+    kinds = collections.Counter()
     lag = [0.0] * seconds
     samples = []
 
     async def one(second, intent):
         try:
             conn = await pool.get()
-        except OSError:
+        except OSError as e:
             errors[second] += 1
+            kinds[f"connect: {e}"] += 1
             return
         try:
             status = await _exchange(conn, request)
-        except (OSError, ValueError, asyncio.IncompleteReadError):
+        except (OSError, ValueError, asyncio.IncompleteReadError) as e:
             errors[second] += 1
+            kinds[f"{type(e).__name__}: {e}"[:120]] += 1
             pool.drop(conn)
             return
         latencies[second].append((loop.time() - intent) * 1e6)
         if status != 200:
             errors[second] += 1
+            kinds[f"status {status}"] += 1
         pool.put(conn)
 
     async def sampler(start):
@@ -120,14 +124,14 @@ async def _run(host, port, path, rate, seconds, cap, every_second):
         await asyncio.gather(*tasks)
     await sampling
     pool.close()
-    return latencies, errors, lag, samples, pool.most
+    return latencies, errors, kinds, lag, samples, pool.most
 
 
 def run_open_loop(host, port, path, rate, seconds, every_second=lambda: None, cap=512):
     """Sends `rate` GETs per second for `seconds`; per second: calls, errors, p50/p99/max latency
     (µs), the send schedule's worst lateness (ms), and `every_second()`'s value (sampled at the
     start of each second and once at the end)."""
-    latencies, errors, lag, samples, most = asyncio.run(_run(host, port, path, rate, seconds, cap, every_second))
+    latencies, errors, kinds, lag, samples, most = asyncio.run(_run(host, port, path, rate, seconds, cap, every_second))
     per_second = []
     for s in range(seconds):
         v = sorted(latencies[s])
@@ -139,5 +143,5 @@ def run_open_loop(host, port, path, rate, seconds, every_second=lambda: None, ca
             "schedule_lag_ms": lag[s] * 1000,
         })
     everything = sorted(x for s in latencies for x in s)
-    return {"per_second": per_second, "all_us": everything, "errors": sum(errors), "samples": samples,
-            "connections": most}
+    return {"per_second": per_second, "all_us": everything, "errors": sum(errors), "error_kinds": dict(kinds),
+            "samples": samples, "connections": most}

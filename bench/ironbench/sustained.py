@@ -26,6 +26,9 @@ def run(ctx):
                                 lambda: common.memory_kib(platform.pid)[0])
     cpu_after, _ = common.proc_usage([platform.pid])
     end_memory = platform.memory()
+    if out["errors"]:
+        common.log(f"sustained: {out['errors']} errors: {out['error_kinds']}; the gateway's log ends with:\n"
+                   f"{platform.log_tail()}")
     lat = out["all_us"]
     calls = len(lat)
     if not calls:
@@ -36,6 +39,7 @@ def run(ctx):
                   "generator": "bench/ironbench/loadgen.py (open loop, keep-alive pool up to 512 connections)"},
         "calls": calls,
         "errors": out["errors"],
+        "error_kinds": out["error_kinds"],
         "achieved_rate": calls / seconds,
         "connections_used": out["connections"],
         "p50_us": common.percentile(lat, 50),
@@ -70,7 +74,7 @@ def report(r):
         "",
         f"generator: at most {r['connections_used']} connections open; worst lateness of a send against its "
         f"schedule {r['worst_schedule_lag_ms']:.1f} ms",
-    ]
+    ] + ([f"errors: " + "; ".join(f"{k} ×{n}" for k, n in r["error_kinds"].items())] if r["errors"] else [])
 
 
 def charts(r, out_dir):
