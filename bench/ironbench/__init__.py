@@ -1,0 +1,1 @@
+"""The scenarios of bench/run and what they share."""
