@@ -65,15 +65,15 @@ def first_byte(port, function):
         conn.close()
 
 
-def run(ctx):
-    common.require("rustc", "node", "cargo")
-    runs = 3 if ctx.quick else 20
-    platform = ctx.platform()
-    common.log("cold start: building one function per template (the rust one compiles with cargo)")
-    platform.up(project(ctx.work))
+def measure(ctx, sandbox, runs):
+    """Per template, `runs` cold starts on a platform started with `--sandbox SANDBOX`."""
+    platform = ctx.platform(f"serve-sandbox-{sandbox}", ["--sandbox", sandbox])
+    common.log(f"cold start (sandbox {sandbox}): building one function per template (the rust one compiles "
+               "with cargo)")
+    platform.up(project(os.path.join(ctx.work, f"sandbox-{sandbox}")))
     times = {name: [] for name in TEMPLATES}
     for i in range(runs):
-        common.log(f"cold start: run {i + 1}/{runs}")
+        common.log(f"cold start (sandbox {sandbox}): run {i + 1}/{runs}")
         for name in TEMPLATES:
             platform.scale(name, 0)
             deadline = time.time() + 30
@@ -82,6 +82,7 @@ def run(ctx):
                     raise common.BenchError(f"{name} still has replicas 30 s after scaling to zero")
                 time.sleep(0.02)
             times[name].append(first_byte(platform.port, name) * 1000)
+    ctx.release(platform)
     results = {}
     for name, ms in times.items():
         results[TEMPLATES[name][0]] = {
@@ -89,15 +90,47 @@ def run(ctx):
             "p25_ms": common.percentile(ms, 25), "p75_ms": common.percentile(ms, 75),
             "min_ms": min(ms), "max_ms": max(ms), "runs_ms": ms,
         }
-    return {"setup": {"runs": runs}, "templates": results}
+    return results
+
+
+def sandbox_supported(ctx):
+    """Whether `serve --sandbox on` starts here (root, bubblewrap, cgroups)."""
+    try:
+        ctx.release(ctx.platform("probe-sandbox", ["--sandbox", "on"]))
+        return True
+    except common.BenchError:
+        return False
+
+
+def run(ctx):
+    common.require("rustc", "node", "cargo")
+    runs = 3 if ctx.quick else 20
+    os.makedirs(ctx.work, exist_ok=True)
+    result = {"setup": {"runs": runs}, "templates": measure(ctx, "off", runs)}
+    if sandbox_supported(ctx):
+        result["sandboxed"] = measure(ctx, "on", runs)
+    else:
+        common.log("cold start: this machine cannot run the sandbox; measured plain processes only")
+    return result
+
+
+def variants(result):
+    """(label, per-template figures) for each way the replicas ran."""
+    out = [("plain process", result["templates"])]
+    if result.get("sandboxed"):
+        out.append(("sandboxed", result["sandboxed"]))
+    return out
 
 
 def report(result):
-    lines = [f"scale from zero to the first response byte, {result['setup']['runs']} runs per template",
-             "", "| template | p50 | p99 | p25–p75 | min | max |", "|---|---:|---:|---:|---:|---:|"]
-    for lang, r in result["templates"].items():
-        lines.append(f"| {lang} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | {r['p25_ms']:.1f}–{r['p75_ms']:.1f} ms | "
-                     f"{r['min_ms']:.1f} ms | {r['max_ms']:.1f} ms |")
+    lines = [f"scale from zero to the first response byte, {result['setup']['runs']} runs per template; "
+             "plain processes (`--sandbox off`) and, where this machine supports it, the sandbox "
+             "(`--sandbox on`, the default as root)",
+             "", "| template | replica | p50 | p99 | p25–p75 | min | max |", "|---|---|---:|---:|---:|---:|---:|"]
+    for label, templates in variants(result):
+        for lang, r in templates.items():
+            lines.append(f"| {lang} | {label} | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms | "
+                         f"{r['p25_ms']:.1f}–{r['p75_ms']:.1f} ms | {r['min_ms']:.1f} ms | {r['max_ms']:.1f} ms |")
     return lines
 
 
@@ -107,8 +140,9 @@ COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
 
 
 def charts(result, out_dir):
-    templates = result["templates"]
-    everything = [v for r in templates.values() for v in r["runs_ms"]]
+    templates = {(f"{lang} ({'sandbox' if label == 'sandboxed' else 'plain'})"): (lang, r)
+                 for label, by in variants(result) for lang, r in by.items()}
+    everything = [v for _, r in templates.values() for v in r["runs_ms"]]
     axis = svg.LogAxis(min(everything), max(everything))
     # Bins of equal width on the log axis: 12 per decade.
     lo, hi = axis.lo, axis.hi
@@ -116,14 +150,14 @@ def charts(result, out_dir):
     row_h, top = 90, 50
     fig = svg.Figure(720, top + row_h * len(templates) + 50,
                      f"Cold start: scale from zero to first byte, {result['setup']['runs']} runs per template")
-    for k, (lang, r) in enumerate(templates.items()):
+    for k, (title, (lang, r)) in enumerate(templates.items()):
         counts = [sum(1 for v in r["runs_ms"] if a <= v < b or (b == edges[-1] and v == b))
                   for a, b in zip(edges, edges[1:])]
         last = k == len(templates) - 1
         panel = fig.panel(170, top + k * row_h, 520, row_h - 30, "", axis,
                           svg.LinearAxis(0, max(counts), ticks=2, integer=True),
                           x_label="milliseconds (log scale)" if last else "", x_ticks=True)
-        fig.text(15, top + k * row_h + 25, lang, size=12, weight="bold")
+        fig.text(15, top + k * row_h + 25, title, size=12, weight="bold")
         fig.text(15, top + k * row_h + 40, f"p50 {r['p50_ms']:.1f} ms", size=10, color="#555")
         fig.text(15, top + k * row_h + 53, f"p99 {r['p99_ms']:.1f} ms", size=10, color="#555")
         for (a, b), n in zip(zip(edges, edges[1:]), counts):

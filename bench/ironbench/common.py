@@ -1,6 +1,7 @@
 """What the scenarios share: building ironfaas, starting the platform and the tools they measure
 against (nginx, nats-server, wrk), HTTP calls, process memory and CPU, and statistics."""
 
+import base64
 import http.client
 import json
 import os
@@ -131,6 +132,15 @@ def descendants(pid):
     return found
 
 
+def process_name(pid):
+    """A process's command name; "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 def memory_kib(pid):
     """(RSS, PSS) of one process in KiB; PSS shares each shared page among its users."""
     rss = pss = 0
@@ -186,8 +196,8 @@ def call(url, method="GET", body=None, headers=None, timeout=60):
         conn.close()
 
 
-def call_json(url, method="GET", body=None, ok=(200, 202)):
-    status, data = call(url, method, body)
+def call_json(url, method="GET", body=None, ok=(200, 202), headers=None):
+    status, data = call(url, method, body, headers)
     if status not in ok:
         raise BenchError(f"{method} {url} answered {status}: {data[:300]!r}")
     return json.loads(data or b"null")
@@ -210,6 +220,10 @@ def wait_http(url, limit=60):
 # The platform
 
 
+BENCH_PASSWORD = "ironfaas-bench-password"
+BENCH_AUTHORIZATION = "Basic " + base64.b64encode(f"admin:{BENCH_PASSWORD}".encode()).decode()
+
+
 class Platform:
     """`ironfaas serve` on a free loopback port with its own data dir."""
 
@@ -218,8 +232,11 @@ class Platform:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = os.path.join(work, f"data-{name}")
+        # The admin's password for basic auth (on by default): the platform takes it on its first
+        # start, the CLI finds it in IRONFAAS_PASSWORD, api() sends it.
         self.env = dict(os.environ, IRONFAAS_LOG="warn", OPENFAAS_URL=self.url,
-                        IRONFAAS_DATA_DIR=self.data_dir)
+                        IRONFAAS_DATA_DIR=self.data_dir, IRONFAAS_ADMIN_PASSWORD=BENCH_PASSWORD,
+                        IRONFAAS_PASSWORD=BENCH_PASSWORD)
         self.log_path = os.path.join(work, f"{name}.log")
         self.log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{self.port}", *args],
@@ -256,7 +273,7 @@ class Platform:
         return [i["endpoint"] for i in self.describe(name).get("instances", []) if i.get("state") == "ready"]
 
     def api(self, method, path, body=None, ok=(200, 202)):
-        return call_json(self.url + path, method, body, ok)
+        return call_json(self.url + path, method, body, ok, {"Authorization": BENCH_AUTHORIZATION})
 
     def deploy(self, service, image, labels=None):
         self.api("POST", "/system/functions", {"service": service, "image": image, "labels": labels or {}})
@@ -276,7 +293,11 @@ class Platform:
             r, p = memory_kib(pid)
             rss += r
             pss += p
-        return {"gateway_rss_kib": gw_rss, "gateway_pss_kib": gw_pss, "children": len(pids),
+        # A sandboxed replica is bubblewrap, its namespace's init and the function: count the
+        # functions, measure all three.
+        functions = sum(1 for pid in pids if process_name(pid) not in ("bwrap", ""))
+        return {"gateway_rss_kib": gw_rss, "gateway_pss_kib": gw_pss, "children": functions,
+                "processes": len(pids),
                 "children_rss_kib": rss, "children_pss_kib": pss,
                 "total_rss_kib": gw_rss + rss, "total_pss_kib": gw_pss + pss}
 

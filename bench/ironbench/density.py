@@ -27,7 +27,7 @@ def list_latencies(port, calls):
     try:
         for _ in range(calls):
             started = time.perf_counter()
-            conn.request("GET", "/system/functions")
+            conn.request("GET", "/system/functions", headers={"Authorization": common.BENCH_AUTHORIZATION})
             r = conn.getresponse()
             body = r.read()
             times.append(time.perf_counter() - started)

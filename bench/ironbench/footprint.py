@@ -59,7 +59,7 @@ def report(result):
     lines = ["| state | gateway RSS | processes started | their RSS | total RSS | total PSS |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, m in (("no functions", e), ("examples/stack.yml deployed", x)):
-        lines.append(f"| {name} | {mib(m['gateway_rss_kib']):.1f} MiB | {m['children']:.0f} | "
+        lines.append(f"| {name} | {mib(m['gateway_rss_kib']):.1f} MiB | {m['processes']:.0f} | "
                      f"{mib(m['children_rss_kib']):.1f} MiB | **{mib(m['total_rss_kib']):.1f} MiB** | "
                      f"{mib(m['total_pss_kib']):.1f} MiB |")
     lines.append("")
