@@ -20,7 +20,8 @@ import os
 import re
 import sqlite3
 
-SECRET = "/var/openfaas/secrets/db-password"
+# /var/openfaas/secrets in the sandbox (as on OpenFaaS); the replica's own folder without it.
+SECRET = os.path.join(os.environ.get("IRONFAAS_SECRETS_DIR", "/var/openfaas/secrets"), "db-password")
 DB_NAME = "customers.sqlite"
 ITERATIONS = 100_000
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

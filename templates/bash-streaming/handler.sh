@@ -12,7 +12,7 @@
 #   Http_<Header> one per request header, '-' turned into '_':
 #                 Http_Content_Type, Http_User_Agent, Http_X_Call_Id, ...
 # Your function's own environment (stack.yml `environment:`) is there too, and
-# secrets are files in /var/openfaas/secrets/.
+# secrets are files in $IRONFAAS_SECRETS_DIR (/var/openfaas/secrets/ in the sandbox).
 #
 # The status is always 200 (it is sent before the script runs), so report
 # failures in the body. A non-zero exit ends the response early.

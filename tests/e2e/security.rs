@@ -444,3 +444,47 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Without the sandbox nothing can show a file at /var/openfaas/secrets, so a replica finds its
+/// declared secrets in a folder of its own named by IRONFAAS_SECRETS_DIR, readable by the
+/// platform's user only; a function that declares none gets no such folder.
+#[test]
+fn without_the_sandbox_secrets_come_through_their_own_folder() {
+    let platform = Platform::start_with(&["--sandbox", "off"]);
+    let r = http()
+        .post(format!("{}/system/secrets", platform.url))
+        .json(&serde_json::json!({"name": "api-key", "value": "k-2718"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let project = Project::new();
+    project
+        .write(
+            "stack.yml",
+            "provider:\n  name: openfaas\nfunctions:\n  keyed:\n    lang: bash-streaming\n    handler: ./show\n    image: show:1\n    secrets: [api-key]\n  plain:\n    lang: bash-streaming\n    handler: ./show\n    image: show:1\n",
+        )
+        .write(
+            "show/handler.sh",
+            "#!/bin/sh\nif [ -n \"$IRONFAAS_SECRETS_DIR\" ]; then\n  echo \"key=$(cat \"$IRONFAAS_SECRETS_DIR/api-key\") mode=$(stat -c %a \"$IRONFAAS_SECRETS_DIR/api-key\") dir=$IRONFAAS_SECRETS_DIR\"\nelse\n  echo none\nfi\n",
+        );
+    ok(&platform.cli(project.path(), &["up"]));
+    let keyed = http()
+        .post(format!("{}/function/keyed", platform.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(keyed.starts_with("key=k-2718 mode=400 dir="), "{keyed}");
+    let dir = keyed.trim().rsplit("dir=").next().unwrap();
+    assert!(
+        dir.starts_with(&platform.data.display().to_string()),
+        "the folder is in the data dir: {dir}"
+    );
+    let plain = http()
+        .post(format!("{}/function/plain", platform.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(plain.trim(), "none");
+}

@@ -25,7 +25,8 @@ use super::runspec::RunSpec;
 use super::secrets::SecretStore;
 use crate::process::{isolate_group, signal_group};
 use crate::sandbox::{
-    Sandbox, SandboxSpec, SandboxSupport, UidAllocator, WORK_DIR, prepare_owned_dir, write_secrets,
+    Identity, SECRETS_DIR, Sandbox, SandboxSpec, SandboxSupport, UidAllocator, WORK_DIR,
+    prepare_owned_dir, write_secrets,
 };
 
 /// The first pause before a restart; it doubles up to [`MAX_BACKOFF`].
@@ -272,6 +273,36 @@ impl Slot {
         }
     }
 
+    /// Writes the secrets the function declares into this replica's own folder on the host,
+    /// readable by `identity` only; `None` when it declares none.
+    fn write_secrets(
+        &self,
+        ctx: &SlotContext,
+        identity: Identity,
+    ) -> Result<Option<PathBuf>, String> {
+        let run = &self.run;
+        if run.secrets.is_empty() {
+            return Ok(None);
+        }
+        let dir = ctx.config.run_dir.join("secrets").join(&self.name);
+        let values: Vec<(String, Vec<u8>)> = run
+            .secrets
+            .iter()
+            .map(|name| {
+                ctx.secrets
+                    .read(name, &run.function.namespace)
+                    .map(|v| (name.clone(), v))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        let borrowed: Vec<(&str, &[u8])> = values
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_slice()))
+            .collect();
+        write_secrets(&dir, identity, &borrowed).map_err(|e| e.to_string())?;
+        Ok(Some(dir))
+    }
+
     /// The sandbox for one start of this replica: its own socket dir, its secrets, the
     /// function's uid and limits.
     fn sandbox(
@@ -289,27 +320,7 @@ impl Slot {
         if let Some(dir) = socket_dir {
             prepare_owned_dir(dir, identity, 0o700).map_err(|e| e.to_string())?;
         }
-        let secrets_dir = if run.secrets.is_empty() {
-            None
-        } else {
-            let dir = ctx.config.run_dir.join("secrets").join(&self.name);
-            let values: Vec<(String, Vec<u8>)> = run
-                .secrets
-                .iter()
-                .map(|name| {
-                    ctx.secrets
-                        .read(name, &run.function.namespace)
-                        .map(|v| (name.clone(), v))
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())?;
-            let borrowed: Vec<(&str, &[u8])> = values
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_slice()))
-                .collect();
-            write_secrets(&dir, identity, &borrowed).map_err(|e| e.to_string())?;
-            Some(dir)
-        };
+        let secrets_dir = self.write_secrets(ctx, identity)?;
         let work_dir = if run.writable {
             let dir = work_dir(ctx, run);
             prepare_owned_dir(&dir, identity, 0o700).map_err(|e| e.to_string())?;
@@ -364,6 +375,9 @@ impl Slot {
         }
         let (mut cmd, sandbox) = match &ctx.config.sandbox {
             Some(support) => {
+                if !run.secrets.is_empty() {
+                    env.push(("IRONFAAS_SECRETS_DIR".into(), SECRETS_DIR.into()));
+                }
                 let socket_dir = match endpoint {
                     Endpoint::Unix(path) => path.parent(),
                     Endpoint::Tcp(_) => None,
@@ -375,6 +389,12 @@ impl Slot {
                 (cmd, Some(sandbox))
             }
             None => {
+                // Without the sandbox nothing can show the secrets at /var/openfaas/secrets:
+                // they go in the replica's own folder (readable by the platform's user only),
+                // named by IRONFAAS_SECRETS_DIR.
+                if let Some(dir) = self.write_secrets(ctx, Identity::current())? {
+                    env.push(("IRONFAAS_SECRETS_DIR".into(), dir.display().to_string()));
+                }
                 let mut cmd = Command::new(&run.program);
                 cmd.args(&run.args)
                     .env_clear()

@@ -100,6 +100,16 @@ pub struct Identity {
     pub gid: u32,
 }
 
+impl Identity {
+    /// The platform's own uid and gid (for a replica that runs without the sandbox).
+    pub fn current() -> Identity {
+        Identity {
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+        }
+    }
+}
+
 /// What a replica may use, enforced by its cgroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
