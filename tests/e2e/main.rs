@@ -4,6 +4,7 @@
 
 mod asynchronous;
 mod cli;
+mod doctor;
 mod examples;
 mod harness;
 mod lifecycle;
