@@ -14,6 +14,7 @@ mod scaling;
 mod security;
 mod stack_errors;
 mod store;
+mod systemd_unit;
 mod template_suites;
 mod templates;
 mod ui;
