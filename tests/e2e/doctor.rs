@@ -205,6 +205,16 @@ fn every_check_is_reported_with_this_machines_values() {
         "{disk}"
     );
     assert_eq!(find(&checks, "data-dir")["status"], "ok");
+    let python3 = Path::new("/usr/bin/python3");
+    if python3.exists() {
+        let real = python3.canonicalize().unwrap();
+        let found = find(&checks, "python3")["found"].as_str().unwrap();
+        assert_eq!(find(&checks, "python3")["status"], "ok");
+        if real != python3 {
+            let shown = format!("at /usr/bin/python3 -> {}", real.display());
+            assert!(found.ends_with(&shown), "{found}");
+        }
+    }
     let root = find(&checks, "root");
     assert_eq!(root["status"] == "ok", is_root(), "{root}");
 }

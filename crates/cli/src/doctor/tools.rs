@@ -76,8 +76,8 @@ async fn interpreter(name: &str, template: &str, package: &str) -> Check {
             ));
     };
     let value = match version(&path).await {
-        Some(version) => format!("{version} at {}", path.display()),
-        None => path.display().to_string(),
+        Some(version) => format!("{version} at {}", shown_with_target(&path)),
+        None => shown_with_target(&path),
     };
     if !elsewhere {
         return Check::new(name, Status::Ok, value).recommended(recommended);
@@ -91,6 +91,15 @@ async fn interpreter(name: &str, template: &str, package: &str) -> Check {
         .fix(format!(
             "`apt-get install {package}` so that /usr/bin/{name} exists (or use --sandbox off)"
         ))
+}
+
+/// `path`, and the file it really is when it is a symlink (`/usr/bin/python3 ->
+/// /usr/bin/python3.11`): the one replicas run.
+fn shown_with_target(path: &Path) -> String {
+    match path.canonicalize() {
+        Ok(real) if real != path => format!("{} -> {}", path.display(), real.display()),
+        _ => path.display().to_string(),
+    }
 }
 
 /// nats-server: only for `--queue nats://`; the embedded queue needs nothing.
