@@ -4,6 +4,7 @@
 
 mod asynchronous;
 mod cli;
+mod doctor;
 mod examples;
 mod harness;
 mod lifecycle;
@@ -14,6 +15,7 @@ mod scaling;
 mod security;
 mod stack_errors;
 mod store;
+mod systemd_unit;
 mod template_suites;
 mod templates;
 mod ui;

@@ -4,6 +4,7 @@ mod builder;
 mod client;
 mod commands;
 mod credentials;
+mod doctor;
 mod failure;
 mod output;
 mod platform;

@@ -114,6 +114,7 @@ async fn sandbox_support(mode: SandboxMode) -> CmdResult<Option<Arc<SandboxSuppo
     }
     let support = SandboxSupport::detect().await;
     if support.is_ready() {
+        tracing::info!("{support}");
         return Ok(Some(Arc::new(support)));
     }
     let missing = support.missing().join("; ");
@@ -126,6 +127,22 @@ async fn sandbox_support(mode: SandboxMode) -> CmdResult<Option<Arc<SandboxSuppo
         "replicas run WITHOUT a sandbox: {missing}; run `ironfaas doctor` for the fixes"
     );
     Ok(None)
+}
+
+/// The gateway's backlog of connections not yet accepted; the kernel caps it at
+/// `net.core.somaxconn` (which `ironfaas doctor` checks). tokio's `bind` asks for only 128.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The queue at `location` (`nats://…`), else the embedded one in the data dir.
@@ -184,7 +201,7 @@ impl Platform {
                 options.data_dir.display()
             ))
         })?;
-        let listener = tokio::net::TcpListener::bind(options.listen).await.map_err(|e| {
+        let listener = listen(options.listen).map_err(|e| {
             Failure::failed(format!(
                 "cannot listen on {}: {e}; is another gateway running there? Use --listen ADDR:PORT",
                 options.listen

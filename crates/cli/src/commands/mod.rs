@@ -3,6 +3,7 @@
 mod build;
 mod deploy;
 mod describe;
+mod doctor;
 mod invoke;
 mod list;
 mod login;
@@ -82,6 +83,8 @@ pub enum Command {
     Scale(scale::ScaleArgs),
     /// Show the CLI's version and the gateway's.
     Version(version::VersionArgs),
+    /// Check what the platform needs and what helps on this machine, each with its fix.
+    Doctor(doctor::DoctorArgs),
     /// Run a command per request over HTTP (used inside replicas of fork-mode functions).
     #[command(hide = true)]
     Watchdog,
@@ -117,6 +120,7 @@ impl Command {
             Command::New(args) => new::run(args).await,
             Command::Template(args) => template::run(args).await,
             Command::Version(args) => version::run(args).await,
+            Command::Doctor(args) => doctor::run(args).await,
             Command::Watchdog => watchdog::run().await,
         }
     }

@@ -130,6 +130,9 @@ pub struct ServeArgs {
 }
 
 pub(super) async fn run(args: ServeArgs) -> CmdResult {
+    if let Some(low) = crate::doctor::low_limits() {
+        tracing::warn!("{low}");
+    }
     let platform = Platform::start(&args.platform.options(args.listen)).await?;
     eprintln!(
         "ironfaas gateway listening on http://{} — press Ctrl-C to stop",

@@ -32,7 +32,8 @@
 //! says whether the memory limit killed it, and dropping the [`Sandbox`] removes its cgroups.
 //!
 //! [`SandboxSupport::detect`] says whether this machine can sandbox at all and, if not, exactly
-//! what is missing and how to fix it.
+//! what is missing and how to fix it; [`user_namespaces`], [`seccomp_support`] and
+//! [`try_bwrap`] explain a failed test sandbox further (for `ironfaas doctor`).
 //!
 //! Start-up cost (the `startup_overhead` test measures it): bwrap's own work (three processes,
 //! the namespaces, about twenty mounts) takes about 5 ms at best on a 2-core machine, but it
@@ -50,6 +51,7 @@ mod support;
 #[cfg(test)]
 mod tests;
 mod uids;
+mod userns;
 
 pub use ironfaas_spec::names::FunctionRef;
 use std::path::PathBuf;
@@ -60,8 +62,10 @@ use ironfaas_spec::wire::{FunctionResources, FunctionSpec};
 pub use cgroup::{Cgroup, CgroupRoot, CgroupVersion};
 pub use dirs::{prepare_owned_dir, write_secrets};
 pub use launch::Sandbox;
-pub use support::SandboxSupport;
+pub use seccomp::seccomp_support;
+pub use support::{SandboxSupport, try_bwrap};
 pub use uids::UidAllocator;
+pub use userns::user_namespaces;
 
 /// Where the bundle appears inside the sandbox (read-only; also the working directory).
 pub const BUNDLE_DIR: &str = "/home/app";

@@ -80,6 +80,31 @@ const NAMESPACE_FLAGS: &[u64] = &[
 /// `CLONE_NEWTIME`: valid for `unshare` only (in `clone` its bit is part of the exit signal).
 const CLONE_NEWTIME: u64 = 0x80;
 
+/// Which actions the kernel's seccomp filters may take; the deny-list needs `errno`.
+const ACTIONS_AVAIL: &str = "/proc/sys/kernel/seccomp/actions_avail";
+
+/// Whether the kernel filters system calls and libseccomp builds this sandbox's filter: the
+/// library's version, else what is missing.
+pub fn seccomp_support() -> Result<String, String> {
+    let actions = std::fs::read_to_string(ACTIONS_AVAIL).map_err(|e| {
+        format!(
+            "this kernel offers no seccomp filters ({ACTIONS_AVAIL}: {e}): the sandbox needs a \
+             kernel built with CONFIG_SECCOMP_FILTER (every distribution kernel is)"
+        )
+    })?;
+    if !actions.split_whitespace().any(|a| a == "errno") {
+        return Err(format!(
+            "this kernel's seccomp filters cannot answer EPERM (no `errno` in {ACTIONS_AVAIL}: \
+             {}); use a newer kernel",
+            actions.trim()
+        ));
+    }
+    program().map_err(|e| format!("{e}; install libseccomp 2.5 or later"))?;
+    let version = libseccomp::ScmpVersion::current()
+        .map_or_else(|_| "of unknown version".to_string(), |v| v.to_string());
+    Ok(format!("kernel filters, libseccomp {version}"))
+}
+
 /// The compiled filter (a BPF program as bwrap reads it), built once per process.
 fn program() -> Result<&'static [u8], SandboxError> {
     static PROGRAM: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();

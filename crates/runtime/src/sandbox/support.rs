@@ -24,7 +24,8 @@ pub struct SandboxSupport {
     root: Result<(), String>,
     bwrap: Result<(PathBuf, String), String>,
     cgroups: Result<CgroupRoot, String>,
-    probe: Result<(), String>,
+    /// `None` when not tried: something the test sandbox needs is missing.
+    probe: Option<Result<(), String>>,
 }
 
 impl SandboxSupport {
@@ -46,13 +47,13 @@ impl SandboxSupport {
             root,
             bwrap,
             cgroups,
-            probe: Err("not tried: something above is missing".into()),
+            probe: None,
         };
         if support.root.is_ok() && support.bwrap.is_ok() && support.cgroups.is_ok() {
             // The probe builds its sandbox through the same checks as a replica's, which
             // require a passed probe: let it through for the test itself.
-            support.probe = Ok(());
-            support.probe = probe(&support).await;
+            support.probe = Some(Ok(()));
+            support.probe = Some(probe(&support).await);
         }
         support
     }
@@ -68,19 +69,44 @@ impl SandboxSupport {
             self.root.as_ref().err(),
             self.bwrap.as_ref().err(),
             self.cgroups.as_ref().err(),
-            self.probe.as_ref().err(),
+            self.probe.as_ref().and_then(|p| p.as_ref().err()),
         ]
         .into_iter()
         .flatten()
-        .filter(|m| !m.starts_with("not tried"))
         .cloned()
         .collect()
+    }
+
+    /// Ok when the platform runs as root (sandboxes need it), else why it should.
+    pub fn root(&self) -> Result<(), &str> {
+        self.root.as_ref().map_err(String::as_str).copied()
+    }
+
+    /// bubblewrap's path and version (`bubblewrap 0.8.0`), else how to install it.
+    pub fn bwrap(&self) -> Result<(&Path, &str), &str> {
+        match &self.bwrap {
+            Ok((path, version)) => Ok((path, version)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Where replicas' cgroups go, else which controllers are missing.
+    pub fn cgroups(&self) -> Result<&CgroupRoot, &str> {
+        self.cgroups.as_ref().map_err(String::as_str)
+    }
+
+    /// Whether a test sandbox built exactly as a replica's ran; `None` when it was not tried
+    /// because root, bubblewrap or the cgroups are missing.
+    pub fn probe(&self) -> Option<Result<(), &str>> {
+        self.probe
+            .as_ref()
+            .map(|p| p.as_ref().map_err(String::as_str).copied())
     }
 
     /// bubblewrap and the cgroup root, or everything that is missing.
     pub(crate) fn ready(&self) -> Result<(&Path, &CgroupRoot), SandboxError> {
         match (&self.root, &self.bwrap, &self.cgroups, &self.probe) {
-            (Ok(()), Ok((bwrap, _)), Ok(cgroups), Ok(())) => Ok((bwrap, cgroups)),
+            (Ok(()), Ok((bwrap, _)), Ok(cgroups), Some(Ok(()))) => Ok((bwrap, cgroups)),
             _ => Err(SandboxError(format!(
                 "this machine cannot sandbox replicas: {}",
                 self.missing().join("; ")
@@ -135,21 +161,63 @@ async fn find_bwrap() -> Result<(PathBuf, String), String> {
     Ok((found, version))
 }
 
-/// Runs `true` in a sandbox built exactly as a replica's, with every feature turned on.
-async fn probe(support: &SandboxSupport) -> Result<(), String> {
-    let fail = |why: String| {
-        format!(
-            "a test sandbox did not start: {why}. bubblewrap needs user namespaces \
-             (sysctl kernel.unprivileged_userns_clone=1 and user.max_user_namespaces > 0; \
-             not blocked by AppArmor or a container's seccomp profile) and version 0.8 or \
-             later"
-        )
-    };
-    let program = ["/usr/bin/true", "/bin/true"]
+/// Why a test sandbox did not start, with what bubblewrap needs.
+fn sandbox_failed(why: String) -> String {
+    format!(
+        "a test sandbox did not start: {why}. bubblewrap needs user namespaces \
+         (sysctl kernel.unprivileged_userns_clone=1 and user.max_user_namespaces > 0; \
+         not blocked by AppArmor or a container's seccomp profile) and version 0.8 or \
+         later"
+    )
+}
+
+/// `/usr/bin/true` (or `/bin/true`): what test sandboxes run.
+fn true_program() -> Result<&'static Path, String> {
+    ["/usr/bin/true", "/bin/true"]
         .into_iter()
         .map(Path::new)
         .find(|p| p.is_file())
-        .ok_or_else(|| fail("neither /usr/bin/true nor /bin/true exists".into()))?;
+        .ok_or_else(|| sandbox_failed("neither /usr/bin/true nor /bin/true exists".into()))
+}
+
+/// Runs `bwrap` once as this process's user, with a user and PID namespace, a fresh `/proc`
+/// and the host's root read-only: whether bubblewrap works here at all, for `ironfaas doctor`
+/// when the full test sandbox (root only) cannot run or failed.
+pub async fn try_bwrap(bwrap: &Path) -> Result<(), String> {
+    let program = true_program()?;
+    let mut cmd = tokio::process::Command::new(bwrap);
+    cmd.args(["--unshare-user", "--unshare-pid", "--die-with-parent"])
+        .args(["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"])
+        .arg(program)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let run = async {
+        let output = cmd
+            .output()
+            .await
+            .map_err(|e| format!("cannot start {}: {e}", bwrap.display()))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "bwrap said: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, run)
+        .await
+        .map_err(|_| format!("it did not finish in {}s", PROBE_TIMEOUT.as_secs()))
+        .and_then(|r| r)
+        .map_err(sandbox_failed)
+}
+
+/// Runs `true` in a sandbox built exactly as a replica's, with every feature turned on.
+async fn probe(support: &SandboxSupport) -> Result<(), String> {
+    let fail = sandbox_failed;
+    let program = true_program()?;
     let bundle = program.parent().unwrap_or(Path::new("/"));
     let replica = format!(
         "probe-{}-{}",
@@ -215,7 +283,7 @@ mod tests {
             root: Err("ironfaas does not run as root: run it as root".into()),
             bwrap: Err("bubblewrap (bwrap) is not installed: `apt-get install bubblewrap`".into()),
             cgroups: Err("no cgroup hierarchy offers the memory controller".into()),
-            probe: Err("not tried: something above is missing".into()),
+            probe: None,
         };
         assert!(!support.is_ready());
         assert_eq!(
