@@ -4,6 +4,7 @@
 
 mod asynchronous;
 mod cli;
+mod docs;
 mod examples;
 mod harness;
 mod lifecycle;
