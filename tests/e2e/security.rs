@@ -444,3 +444,19 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn auth_off_and_on_are_both_accepted_as_flags() {
+    for (flag, status) in [
+        (&["--auth", "off"][..], 200),
+        (&["--auth", "on"][..], 401),
+        (&["--auth"][..], 401),
+    ] {
+        let platform = Platform::start_with(flag);
+        let r = anonymous()
+            .get(format!("{}/system/functions", platform.url))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), status, "serve {flag:?}");
+    }
+}
