@@ -5,6 +5,7 @@
 mod asynchronous;
 mod cli;
 mod doctor;
+mod docs;
 mod examples;
 mod harness;
 mod lifecycle;

@@ -488,3 +488,19 @@ fn without_the_sandbox_secrets_come_through_their_own_folder() {
         .unwrap();
     assert_eq!(plain.trim(), "none");
 }
+
+#[test]
+fn auth_off_and_on_are_both_accepted_as_flags() {
+    for (flag, status) in [
+        (&["--auth", "off"][..], 200),
+        (&["--auth", "on"][..], 401),
+        (&["--auth"][..], 401),
+    ] {
+        let platform = Platform::start_with(flag);
+        let r = anonymous()
+            .get(format!("{}/system/functions", platform.url))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), status, "serve {flag:?}");
+    }
+}

@@ -11,6 +11,7 @@ mod logs;
 mod new;
 mod push;
 mod queue;
+mod reference;
 mod remove;
 mod routes;
 mod scale;
@@ -88,6 +89,9 @@ pub enum Command {
     /// Run a command per request over HTTP (used inside replicas of fork-mode functions).
     #[command(hide = true)]
     Watchdog,
+    /// Print the configuration reference in Markdown (docs/configuration.md).
+    #[command(hide = true)]
+    Reference,
 }
 
 impl Command {
@@ -122,6 +126,7 @@ impl Command {
             Command::Version(args) => version::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::Watchdog => watchdog::run().await,
+            Command::Reference => reference::run().await,
         }
     }
 }
@@ -164,7 +169,7 @@ impl GatewayArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DataDirArgs {
     /// The data dir (else $IRONFAAS_DATA_DIR, else /var/lib/ironfaas as root, else
-    /// $XDG_DATA_HOME/ironfaas).
+    /// $XDG_DATA_HOME/ironfaas or ~/.local/share/ironfaas).
     #[arg(long, env = "IRONFAAS_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }

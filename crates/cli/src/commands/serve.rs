@@ -69,8 +69,10 @@ pub struct PlatformArgs {
     pub sandbox: SandboxMode,
     /// Require the admin's credentials (basic auth) on /system/*, /ui/* and functions with the
     /// annotation com.ironfaas.auth: basic; the password is made on first start (or taken from
-    /// IRONFAAS_ADMIN_PASSWORD) and kept in DATA_DIR/auth/.
-    #[arg(long, env = "IRONFAAS_AUTH", default_value = "on", value_parser = on_off)]
+    /// IRONFAAS_ADMIN_PASSWORD) and kept in DATA_DIR/auth/. `--auth off` serves them to anyone.
+    #[arg(long, env = "IRONFAAS_AUTH", value_name = "on|off", default_value = "on",
+          value_parser = on_off, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "on")]
     pub auth: bool,
     /// The autoscaler removes replicas only when no recommendation of this window needed them.
     #[arg(long, env = "IRONFAAS_SCALE_DOWN_WINDOW", default_value = "30s", value_parser = duration_arg)]
