@@ -4,8 +4,8 @@
 
 mod asynchronous;
 mod cli;
-mod doctor;
 mod docs;
+mod doctor;
 mod examples;
 mod harness;
 mod lifecycle;

@@ -135,12 +135,13 @@ pub(super) async fn run(args: ServeArgs) -> CmdResult {
     if let Some(low) = crate::doctor::low_limits() {
         tracing::warn!("{low}");
     }
+    let shutdown = shutdown_signal();
     let platform = Platform::start(&args.platform.options(args.listen)).await?;
     eprintln!(
         "ironfaas gateway listening on http://{} — press Ctrl-C to stop",
         platform.addr
     );
-    shutdown_signal().await;
+    shutdown.await;
     eprintln!("stopping: finishing calls in flight and stopping replicas");
     platform.stop().await
 }
