@@ -184,6 +184,7 @@ def handle(event, context):
         "write_work": can(lambda: write(os.environ.get("IRONFAAS_WORK_DIR", "/nonexistent") + "/probe")),
         "write_bundle": can(lambda: write("/home/app/probe")),
         "write_etc": can(lambda: write("/etc/probe")),
+        "sockets": sorted(os.listdir(os.path.dirname(os.environ["IRONFAAS_SOCKET"]))),
         "connect": None,
     }
     port = event.query.get("port")
@@ -262,6 +263,11 @@ fn the_sandbox_keeps_functions_apart() {
         "only its declared secret: {spy}"
     );
     assert_eq!(spy["other_secret"], false);
+    assert_eq!(
+        spy["sockets"],
+        serde_json::json!(["s"]),
+        "only its own socket, not the other replicas': {spy}"
+    );
     assert_eq!(
         (&spy["data_dir"], &spy["data_file"]),
         (&serde_json::json!(false), &serde_json::json!(false)),

@@ -259,8 +259,9 @@ impl Slot {
 
     fn endpoint(&self, ctx: &SlotContext, id: u64) -> Result<Endpoint, String> {
         match self.run.listen {
+            // A folder per replica: a sandboxed replica sees (and may write) its own only.
             Listen::Unix => Ok(Endpoint::Unix(
-                ctx.config.run_dir.join(format!("r{id}.sock")),
+                ctx.config.run_dir.join(format!("r{id}")).join("s"),
             )),
             Listen::Tcp => {
                 let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
@@ -354,6 +355,9 @@ impl Slot {
         match endpoint {
             Endpoint::Unix(path) => {
                 let _ = std::fs::remove_file(path);
+                if let Some(dir) = path.parent() {
+                    create_private_dir(dir)?;
+                }
                 env.push(("IRONFAAS_SOCKET".into(), path.display().to_string()));
             }
             Endpoint::Tcp(addr) => {
@@ -491,6 +495,20 @@ async fn flush_output(running: &mut Running) {
 fn cleanup(endpoint: &Endpoint) {
     if let Endpoint::Unix(path) = endpoint {
         let _ = std::fs::remove_file(path);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Creates a replica's socket folder, mode 0700 (the sandbox then gives it to the function's
+/// uid).
+fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("cannot create {}: {e}", dir.display())),
     }
 }
 
@@ -620,7 +638,7 @@ async fn supervise(slot: Arc<Slot>, ctx: SlotContext) {
 /// socket address, else a per-data-dir folder in the temp dir.
 pub(crate) fn run_dir_for(data_dir: &std::path::Path) -> PathBuf {
     let preferred = data_dir.join("run");
-    // sun_path holds 108 bytes; leave room for "/r<20 digits>.sock".
+    // sun_path holds 108 bytes with the final NUL; leave room for "/r<20 digits>/s".
     if preferred.as_os_str().len() <= 80 {
         return preferred;
     }
