@@ -4,7 +4,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::harness::{CallbackServer, Nats, Platform, Project, eventually, http, ok, run_cli};
+use crate::harness::{
+    ADMIN_PASSWORD, CallbackServer, Nats, Platform, Project, eventually, http, ironfaas, ok,
+    run_cli,
+};
 
 const STACK: &str = r#"provider:
   name: openfaas
@@ -436,5 +439,62 @@ fn nats_killed_and_restarted_mid_run_loses_nothing() {
             );
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `ironfaas worker`, a separate process on the shared NATS queue, makes the calls a gateway
+/// with no workers of its own stored, including calls to a function that needs the admin's
+/// credentials (which the worker sends, found as the CLI finds them).
+#[test]
+fn a_separate_worker_makes_the_calls() {
+    let s = setup(true, &["--async-workers", "0"]);
+    let url = &s.platform.url;
+    let guarded = http()
+        .post(format!("{url}/system/functions"))
+        .json(&serde_json::json!({
+            "service": "guarded",
+            "image": "async-fns:1",
+            "envVars": {"ROLE": "count"},
+            "annotations": {"com.ironfaas.auth": "basic"},
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(guarded.status(), 202, "{:?}", guarded.text());
+    let callbacks = CallbackServer::start();
+    for (function, id) in [("count", "plain-1"), ("guarded", "guarded-1")] {
+        assert_eq!(
+            enqueue(url, function, &callbacks.url, Some(id)).status(),
+            202
+        );
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        callbacks.received().calls.is_empty(),
+        "the gateway has no workers: nothing may run before the worker starts"
+    );
+    let nats = s.nats.as_ref().unwrap();
+    let mut worker = std::process::Command::new(ironfaas())
+        .args([
+            "worker",
+            "--queue",
+            nats.url.as_str(),
+            "--gateway",
+            url.as_str(),
+        ])
+        .env("IRONFAAS_PASSWORD", ADMIN_PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("both callbacks", Duration::from_secs(30), || {
+        callbacks.received().calls.len() == 2
+    });
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let received = callbacks.received();
+    for id in ["plain-1", "guarded-1"] {
+        let (headers, body) = &received.calls[id][0];
+        assert_eq!(headers["x-function-status"], "200", "{id}: {body}");
+        assert_eq!(body, &format!("count done {id}"));
     }
 }

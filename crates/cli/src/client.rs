@@ -74,6 +74,11 @@ impl Client {
         &self.base
     }
 
+    /// The `Authorization` header this client sends, when it has credentials.
+    pub fn authorization(&self) -> Option<&str> {
+        self.login.as_deref()
+    }
+
     fn unreachable(&self, e: impl std::fmt::Display) -> Failure {
         Failure::unreachable(format!(
             "cannot reach the gateway at {}: {e}\nstart one with `ironfaas serve` (or `ironfaas up`), \

@@ -37,7 +37,12 @@ pub(super) async fn run(args: WorkerArgs) -> CmdResult {
     }
     let client = args.gateway.client(None)?;
     let queue = open_queue(Some(&args.queue), std::path::Path::new(".")).await?;
-    let invoker = Arc::new(HttpInvoker::new(client.base()));
+    // The gateway's credentials, for functions that need them (com.ironfaas.auth: basic).
+    let invoker = Arc::new(
+        HttpInvoker::new(client.base())
+            .with_authorization(client.authorization())
+            .map_err(Failure::input)?,
+    );
     let config = WorkerConfig {
         concurrency: args.concurrency,
         lease: args.lease,

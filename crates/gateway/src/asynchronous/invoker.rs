@@ -14,6 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use ironfaas_queue::Job;
 use ironfaas_spec::names::FunctionRef;
+use ironfaas_spec::provider::ProviderError;
 use ironfaas_spec::retry::RetryPolicy;
 use ironfaas_spec::timestamp::parse_rfc3339;
 use ironfaas_spec::wire::FunctionStatus;
@@ -45,8 +46,9 @@ pub trait Invoker: Send + Sync + 'static {
     /// Calls the job's function; an error is a transport failure (retried).
     async fn invoke(&self, job: &Job) -> Result<Answer, String>;
 
-    /// The function's retry policy; an error means the function does not exist.
-    async fn policy(&self, function: &FunctionRef) -> Result<RetryPolicy, String>;
+    /// The function's retry policy; `None` when the function does not exist, an error when
+    /// that cannot be told now (the call is then retried later).
+    async fn policy(&self, function: &FunctionRef) -> Result<Option<RetryPolicy>, String>;
 }
 
 /// `Retry-After`: seconds, or an HTTP date.
@@ -149,12 +151,17 @@ impl Invoker for InProcess {
         })
     }
 
-    async fn policy(&self, function: &FunctionRef) -> Result<RetryPolicy, String> {
-        self.gateway
+    async fn policy(&self, function: &FunctionRef) -> Result<Option<RetryPolicy>, String> {
+        match self
+            .gateway
             .policies
             .get(self.gateway.provider.as_ref(), function)
             .await
-            .map_err(|e| e.to_string())
+        {
+            Ok(policy) => Ok(Some(policy)),
+            Err(ProviderError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
@@ -162,6 +169,7 @@ impl Invoker for InProcess {
 pub struct HttpInvoker {
     base: String,
     client: Client<HttpConnector, Full<Bytes>>,
+    authorization: Option<HeaderValue>,
 }
 
 impl HttpInvoker {
@@ -172,7 +180,24 @@ impl HttpInvoker {
         HttpInvoker {
             base: base.trim_end_matches('/').to_string(),
             client: Client::builder(TokioExecutor::new()).build(connector),
+            authorization: None,
         }
+    }
+
+    /// Sends `authorization` (e.g. `Basic …`, the admin's credentials) with calls whose job
+    /// carries no `Authorization` header of its own, so functions that need credentials can be
+    /// called.
+    pub fn with_authorization(
+        mut self,
+        authorization: Option<&str>,
+    ) -> Result<HttpInvoker, String> {
+        self.authorization = authorization
+            .map(|a| {
+                HeaderValue::from_str(a)
+                    .map_err(|_| "the credentials cannot be sent in a header".to_string())
+            })
+            .transpose()?;
+        Ok(self)
     }
 }
 
@@ -188,6 +213,11 @@ impl Invoker for HttpInvoker {
         );
         *req.uri_mut() = uri.parse().map_err(|e| format!("{uri}: {e}"))?;
         req.headers_mut().remove(http::header::HOST);
+        if let Some(authorization) = &self.authorization {
+            req.headers_mut()
+                .entry(http::header::AUTHORIZATION)
+                .or_insert_with(|| authorization.clone());
+        }
         let response = self.client.request(req).await.map_err(|e| e.to_string())?;
         let (parts, body) = response.into_parts();
         let body = read_capped(body).await;
@@ -200,17 +230,34 @@ impl Invoker for HttpInvoker {
         })
     }
 
-    async fn policy(&self, function: &FunctionRef) -> Result<RetryPolicy, String> {
+    async fn policy(&self, function: &FunctionRef) -> Result<Option<RetryPolicy>, String> {
         let uri = format!(
             "{}/system/function/{}?namespace={}",
             self.base, function.name, function.namespace
         );
-        let req = Request::get(uri)
+        let mut req = Request::get(&uri)
             .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string())?;
-        let response = self.client.request(req).await.map_err(|e| e.to_string())?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Err(format!("function {function} not found"));
+        if let Some(authorization) = &self.authorization {
+            req.headers_mut()
+                .insert(http::header::AUTHORIZATION, authorization.clone());
+        }
+        let response = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| format!("cannot reach the gateway at {}: {e}", self.base))?;
+        match response.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            StatusCode::UNAUTHORIZED => {
+                return Err(format!(
+                    "the gateway at {} refused the worker's credentials; run `ironfaas login` \
+                     or set IRONFAAS_PASSWORD for the worker",
+                    self.base
+                ));
+            }
+            s if !s.is_success() => return Err(format!("GET {uri} answered {s}")),
+            _ => {}
         }
         let body = response
             .into_body()
@@ -219,7 +266,9 @@ impl Invoker for HttpInvoker {
             .map_err(|e| e.to_string())?
             .to_bytes();
         let status: FunctionStatus = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-        Ok(RetryPolicy::from_spec(&status.spec).unwrap_or_default())
+        Ok(Some(
+            RetryPolicy::from_spec(&status.spec).unwrap_or_default(),
+        ))
     }
 }
 

@@ -165,14 +165,22 @@ impl Shared {
     async fn process(&self, lease: Lease) {
         let started = Instant::now();
         let job = lease.job.clone();
-        let policy = self.invoker.policy(&job.function).await.ok();
+        // Not found: the call fails (404). Cannot tell now (the gateway unreachable, its
+        // credentials refused): the call is retried like any transport error.
+        let (policy, lookup) = match self.invoker.policy(&job.function).await {
+            Ok(policy) => (policy, None),
+            Err(e) => (None, Some(e)),
+        };
         if let Some(limit) = policy.as_ref().and_then(|p| p.max_inflight) {
             self.limits
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(job.function.clone(), limit);
         }
-        let answer = self.call(&lease, policy.as_ref()).await;
+        let answer = match &lookup {
+            Some(e) => Err(e.clone()),
+            None => self.call(&lease, policy.as_ref()).await,
+        };
         let policy_or_default = policy.clone().unwrap_or_default();
         let (status, error, retryable) = match &answer {
             Ok(a) => {
@@ -185,7 +193,7 @@ impl Shared {
                 };
                 (a.status, error, retryable)
             }
-            Err(e) if policy.is_none() => (404, e.clone(), false),
+            Err(e) if policy.is_none() && lookup.is_none() => (404, e.clone(), false),
             Err(e) => (503, e.clone(), true),
         };
         let attempts_left = job.attempt < job.max_attempts;
