@@ -117,19 +117,19 @@ fn check_spec(name: &str, spec: &ironfaas_spec::wire::FunctionSpec) {
         }
         Err(message) => assert!(!message.is_empty()),
     }
-    if let Some(value) = spec.annotation(ROUTE_ANNOTATION) {
-        if let Ok(prefixes) = parse_routes(value) {
-            for prefix in prefixes {
-                assert!(
-                    prefix.starts_with('/') && !prefix.ends_with('/'),
-                    "{prefix:?}"
-                );
-                assert!(
-                    !RESERVED.contains(&prefix.as_str()),
-                    "{prefix:?} is reserved"
-                );
-                assert_eq!(match_prefix(&prefix, &prefix), Some("/"));
-            }
+    if let Some(value) = spec.annotation(ROUTE_ANNOTATION)
+        && let Ok(prefixes) = parse_routes(value)
+    {
+        for prefix in prefixes {
+            assert!(
+                prefix.starts_with('/') && !prefix.ends_with('/'),
+                "{prefix:?}"
+            );
+            assert!(
+                !RESERVED.contains(&prefix.as_str()),
+                "{prefix:?} is reserved"
+            );
+            assert_eq!(match_prefix(&prefix, &prefix), Some("/"));
         }
     }
 }
