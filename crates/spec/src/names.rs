@@ -108,16 +108,21 @@ impl fmt::Display for FunctionRef {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "'{0}' is not a valid image reference: use [registry/]repository[:tag], e.g. \
-     'registry.example.no/team/resize:1.2' (letters, digits and . _ - / : only)"
+     'registry.example.no/team/resize:1.2' (letters, digits and . _ - / : only, at most \
+     {max} characters with the tag)",
+    max = MAX_IMAGE_LEN
 )]
 pub struct ImageRefError(pub String);
 
+/// The longest image reference, its tag included.
+pub const MAX_IMAGE_LEN: usize = 255;
+
 /// Normalises an image reference: trims it, checks its characters and appends `:latest`
 /// when it carries no tag (as faas-cli does). A `@sha256:...` digest reference is kept as is.
+/// The result is at most [`MAX_IMAGE_LEN`] long, so normalising it again gives it back.
 pub fn normalize_image(image: &str) -> Result<String, ImageRefError> {
     let image = image.trim();
     let ok = !image.is_empty()
-        && image.len() <= 255
         && !image.starts_with(['/', ':', '.', '-'])
         && !image.ends_with(['/', ':'])
         && !image.contains("//")
@@ -132,11 +137,15 @@ pub fn normalize_image(image: &str) -> Result<String, ImageRefError> {
         return Ok(image.to_string());
     }
     let last_segment = image.rsplit('/').next().unwrap_or(image);
-    if last_segment.contains(':') {
-        Ok(image.to_string())
+    let normalized = if last_segment.contains(':') {
+        image.to_string()
     } else {
-        Ok(format!("{image}:latest"))
+        format!("{image}:latest")
+    };
+    if normalized.len() > MAX_IMAGE_LEN {
+        return Err(ImageRefError(image.to_string()));
     }
+    Ok(normalized)
 }
 
 #[cfg(test)]
@@ -187,6 +196,22 @@ mod tests {
         );
         assert_eq!(FunctionRef::parse("a.b.c"), FunctionRef::new("a.b", "c"));
         assert_eq!(FunctionRef::parse("echo").to_string(), "echo.openfaas-fn");
+    }
+
+    #[test]
+    fn normalized_images_fit_the_length_limit() {
+        // 250 characters passed the limit, then ':latest' took the result past it, so the
+        // normalised image was refused when read back (found by the api_json fuzz target).
+        let long = "r".repeat(250);
+        assert!(normalize_image(&long).is_err(), "{long}:latest is 257 long");
+        let fits = "r".repeat(MAX_IMAGE_LEN - ":latest".len());
+        let normalized = normalize_image(&fits).expect("fits with its tag");
+        assert_eq!(normalized.len(), MAX_IMAGE_LEN);
+        assert_eq!(normalize_image(&normalized), Ok(normalized.clone()));
+        let tagged = format!("{}:1", "r".repeat(MAX_IMAGE_LEN - 2));
+        assert_eq!(normalize_image(&tagged), Ok(tagged.clone()));
+        let err = normalize_image(&format!("{tagged}0")).expect_err("256 long");
+        assert!(err.to_string().contains("at most 255 characters"), "{err}");
     }
 
     #[test]

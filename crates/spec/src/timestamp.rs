@@ -102,15 +102,18 @@ pub fn parse_rfc3339(text: &str) -> Result<SystemTime, TimestampError> {
         nanos = padded.parse().map_err(|_| err())?;
         rest = &frac[digits..];
     }
-    let offset_secs: i64 = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6
-            && (rest.starts_with('+') || rest.starts_with('-'))
-            && &rest[3..4] == ":" =>
+    // Byte-wise: the offset may hold any character, and slicing the text inside one panics.
+    let offset_secs: i64 = match rest.as_bytes() {
+        b"Z" | b"z" => 0,
+        &[sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]
+            if [h1, h2, m1, m2].iter().all(u8::is_ascii_digit) =>
         {
-            let hours: i64 = rest[1..3].parse().map_err(|_| err())?;
-            let minutes: i64 = rest[4..6].parse().map_err(|_| err())?;
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            let two = |tens: u8, ones: u8| i64::from((tens - b'0') * 10 + (ones - b'0'));
+            let (hours, minutes) = (two(h1, h2), two(m1, m2));
+            if hours > 23 || minutes > 59 {
+                return Err(err());
+            }
+            let sign = if sign == b'-' { -1 } else { 1 };
             sign * (hours * 3600 + minutes * 60)
         }
         _ => return Err(err()),
@@ -161,6 +164,20 @@ mod tests {
             "2023-07-04 16:17:24",
             "2023-07-04T16:17:24+0200",
             "2023-07-04T16:17:24.Z",
+            "2023-07-04T16:17:24+02:60",
+            "2023-07-04T16:17:24+-1:00",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_offsets_with_multibyte_characters() {
+        // A `?since=` query reaches this unchecked: slicing "+0é00" at byte 3 panicked.
+        for bad in [
+            "2024-01-01T00:00:00+0é00",
+            "2024-01-01T00:00:00+é:00",
+            "2024-01-01T00:00:00é",
         ] {
             assert!(parse_rfc3339(bad).is_err(), "{bad}");
         }

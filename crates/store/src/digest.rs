@@ -17,11 +17,13 @@ impl Digest {
     }
 
     /// The digest of everything fed to `hasher`.
+    #[cfg(feature = "store")]
     pub(crate) fn from_hasher(hasher: Sha256) -> Digest {
         Digest(hasher.finalize().into())
     }
 
     /// The digest whose 64 hex digits are `hex` (no `sha256:` prefix), if they are that.
+    #[cfg(feature = "store")]
     pub(crate) fn from_hex(hex: &str) -> Option<Digest> {
         format!("sha256:{hex}").parse().ok()
     }

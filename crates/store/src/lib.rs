@@ -7,16 +7,23 @@
 
 pub mod bundle;
 pub mod digest;
+#[cfg(feature = "store")]
 mod error;
 pub mod manifest;
+#[cfg(feature = "store")]
 mod s3;
+#[cfg(feature = "store")]
 mod store;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod unpack;
+#[cfg(feature = "store")]
 mod upload;
 
 pub use digest::Digest;
+#[cfg(feature = "store")]
 pub use error::StoreError;
+#[cfg(feature = "store")]
 pub use s3::{DEFAULT_REGION, MIN_PART_SIZE, S3Config, StoreLocation};
+#[cfg(feature = "store")]
 pub use store::{BlobInfo, FunctionStore, GC_GRACE, GcReport, local_store_dir};

@@ -1,7 +1,8 @@
 //! Unpacking a bundle safely: every entry is checked before anything is written, nothing is
-//! written through a symlink, and the result appears at its destination all at once or not
-//! at all.
+//! written through a symlink, no symlink leads outside (not even through other symlinks),
+//! and the result appears at its destination all at once or not at all.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -94,6 +95,67 @@ fn check_symlink(link: &Path, target: &Path) -> Result<(), UnpackError> {
     Ok(())
 }
 
+/// The symlinks the kernel follows in one path lookup before it gives up (`ELOOP`).
+const MAX_SYMLINK_HOPS: u32 = 40;
+
+/// One step of a path walk.
+enum Step {
+    Up,
+    Down(OsString),
+}
+
+/// The steps of the relative path `path`, the first one last; `None` if it is absolute.
+fn steps(path: &Path) -> Option<Vec<Step>> {
+    let mut out = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => out.push(Step::Down(name.to_os_string())),
+            Component::ParentDir => out.push(Step::Up),
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    out.reverse();
+    Some(out)
+}
+
+/// Checks that the symlink `link` (relative to `root`, with the whole bundle unpacked there)
+/// resolves inside `root` when followed step by step through the bundle's other symlinks, as
+/// the kernel would: each link's target stays inside on its own ([`check_symlink`]), but a
+/// `..` after a link to a folder leaves from where that link leads. A loop longer than the
+/// kernel follows is left alone: opening it fails.
+fn check_resolves_inside(root: &Path, link: &Path) -> Result<(), UnpackError> {
+    let refuse = || {
+        UnpackError::Refused(format!(
+            "symlink '{}' points outside the bundle (through other symlinks)",
+            link.display()
+        ))
+    };
+    let mut at: Vec<OsString> = Vec::new();
+    let mut todo = steps(link).ok_or_else(refuse)?;
+    let mut hops = 0;
+    while let Some(step) = todo.pop() {
+        match step {
+            Step::Up => {
+                at.pop().ok_or_else(refuse)?;
+            }
+            Step::Down(name) => {
+                at.push(name);
+                let here: PathBuf = at.iter().collect();
+                if let Ok(target) = fs::read_link(root.join(&here)) {
+                    hops += 1;
+                    if hops > MAX_SYMLINK_HOPS {
+                        return Ok(());
+                    }
+                    at.pop();
+                    todo.extend(steps(&target).ok_or_else(refuse)?);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Refuses to write below a path component that is a symlink, so a crafted entry cannot
 /// redirect a later write outside `root`.
 fn check_no_symlink_parents(root: &Path, rel: &Path) -> Result<(), UnpackError> {
@@ -118,8 +180,8 @@ fn check_no_symlink_parents(root: &Path, rel: &Path) -> Result<(), UnpackError> 
 
 /// Unpacks the zstd-compressed tar `bundle` into `dest`, which must not exist yet.
 ///
-/// Entries with absolute paths or `..`, symlinks leading outside, hard links, devices and
-/// fifos are refused, as is a bundle over `limits`; then nothing is left at `dest`.
+/// Entries with absolute paths or `..`, symlinks leading outside (on their own or through
+/// other symlinks), hard links, devices and fifos are refused, as is a bundle over `limits`; then nothing is left at `dest`.
 pub fn unpack(bundle: impl Read, dest: &Path, limits: &UnpackLimits) -> Result<(), UnpackError> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(io_err(parent))?;
@@ -142,6 +204,7 @@ fn extract(bundle: impl Read, root: &Path, limits: &UnpackLimits) -> Result<(), 
     let decoder = zstd::Decoder::new(bundle).map_err(io_err(root))?;
     let mut archive = tar::Archive::new(decoder);
     let (mut total_bytes, mut count) = (0u64, 0u64);
+    let mut symlinks = Vec::new();
     for entry in archive.entries().map_err(io_err(root))? {
         let mut entry = entry.map_err(io_err(root))?;
         count += 1;
@@ -206,6 +269,7 @@ fn extract(bundle: impl Read, root: &Path, limits: &UnpackLimits) -> Result<(), 
                     fs::create_dir_all(dir).map_err(io_err(dir))?;
                 }
                 symlink(&link_target, &target).map_err(io_err(&target))?;
+                symlinks.push(rel);
             }
             other => {
                 return Err(UnpackError::Refused(format!(
@@ -215,6 +279,10 @@ fn extract(bundle: impl Read, root: &Path, limits: &UnpackLimits) -> Result<(), 
                 )));
             }
         }
+    }
+    // Only now that every link is in place: a link may lead through one unpacked after it.
+    for link in &symlinks {
+        check_resolves_inside(root, link)?;
     }
     Ok(())
 }
@@ -316,6 +384,37 @@ mod tests {
         assert_refused(&abs, "points outside");
         let up = hostile(&[("a/l", tar::EntryType::Symlink, b"", Some("../../x"))]);
         assert_refused(&up, "points outside");
+    }
+
+    #[test]
+    fn refuses_symlinks_out_through_other_symlinks() {
+        // Each link stays inside on its own ('a/d' -> '..' is the root, 'a/d/..' is 'a'
+        // lexically), but 'l' resolves through 'a/d' to the root's parent.
+        let through = hostile(&[
+            ("a", tar::EntryType::Directory, b"", None),
+            ("a/d", tar::EntryType::Symlink, b"", Some("..")),
+            ("l", tar::EntryType::Symlink, b"", Some("a/d/..")),
+        ]);
+        assert_refused(&through, "symlink 'l' points outside");
+        // The same when the link is unpacked before the one it goes through.
+        let before = hostile(&[
+            ("l", tar::EntryType::Symlink, b"", Some("a/d/../escape")),
+            ("a", tar::EntryType::Directory, b"", None),
+            ("a/d", tar::EntryType::Symlink, b"", Some("..")),
+        ]);
+        assert_refused(&before, "symlink 'l' points outside");
+        // Links through links that stay inside, and a loop (the kernel refuses to follow it
+        // anyway), are kept.
+        let inside = hostile(&[
+            ("a", tar::EntryType::Directory, b"", None),
+            ("a/f", tar::EntryType::Regular, b"x", None),
+            ("b", tar::EntryType::Symlink, b"", Some("a")),
+            ("c", tar::EntryType::Symlink, b"", Some("b/../b/f")),
+            ("loop", tar::EntryType::Symlink, b"", Some("loop")),
+        ]);
+        let (result, dir) = try_unpack(&inside);
+        result.unwrap();
+        assert_eq!(fs::read_to_string(dir.path().join("out/c")).unwrap(), "x");
     }
 
     #[test]

@@ -59,16 +59,22 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
+        // Everything that may come from the YAML is escaped: the file (an `environment_file`
+        // entry), the function (a key) and the field (a key path), as well as the message.
+        write_one_line(f, &self.file.display().to_string())?;
         if self.line > 0 {
             write!(f, ":{}:{}", self.line, self.column)?;
         }
         f.write_str(": ")?;
-        match (&self.function, &self.field) {
-            (Some(function), Some(field)) => write!(f, "function '{function}', field '{field}': ")?,
-            (Some(function), None) => write!(f, "function '{function}': ")?,
-            (None, Some(field)) => write!(f, "field '{field}': ")?,
-            (None, None) => {}
+        if let Some(function) = &self.function {
+            f.write_str("function '")?;
+            write_one_line(f, function)?;
+            f.write_str(if self.field.is_some() { "', " } else { "': " })?;
+        }
+        if let Some(field) = &self.field {
+            f.write_str("field '")?;
+            write_one_line(f, field)?;
+            f.write_str("': ")?;
         }
         write_one_line(f, &self.message)?;
         if let Some(fix) = &self.fix {
@@ -183,6 +189,28 @@ mod tests {
         );
         let whole = Diagnostic::new(Path::new("/p"), SourcePos::default(), "gone\n\u{1b}[31m");
         assert_eq!(whole.to_string(), "/p: gone\\n\\u{1b}[31m");
+    }
+
+    #[test]
+    fn escapes_control_characters_in_every_part() {
+        // A function key "pr\t\trw" reached the terminal raw in the function's context (found
+        // by the stack_yml fuzz target); a key or env file path can carry terminal escapes too.
+        let d = Diagnostic::new(
+            Path::new("env/\u{1b}[2J.yml"),
+            SourcePos { line: 3, column: 1 },
+            "bad",
+        )
+        .function("pr\t\trw")
+        .field("environment.\u{1b}[31m")
+        .fix("rename\r");
+        assert_eq!(
+            d.to_string(),
+            "env/\\u{1b}[2J.yml:3:1: function 'pr\\t\\trw', field 'environment.\\u{1b}[31m': bad\n  \
+             fix: rename\\r"
+        );
+        let only_function =
+            Diagnostic::new(Path::new("s.yml"), SourcePos::default(), "m").function("a\nb");
+        assert_eq!(only_function.to_string(), "s.yml: function 'a\\nb': m");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Finding and loading a stack file: read, substitute variables, parse, validate.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -81,9 +82,16 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Stack, StackError> {
         io::ErrorKind::NotFound => not_found(path),
         _ => unreadable(path, &err),
     })?;
+    load_text(&text, path, options)
+}
+
+/// Substitutes, parses and validates `text` as the contents of the stack file at `path`
+/// (which is not read: it names the file in errors, and handler and environment file paths
+/// are relative to its folder).
+pub fn load_text(text: &str, path: &Path, options: &LoadOptions) -> Result<Stack, StackError> {
     let invalid = |diagnostics| StackError::new(path, StackErrorKind::Invalid, diagnostics);
     let text = if options.envsubst {
-        substitute(&text, &options.env).map_err(|err| {
+        Cow::Owned(substitute(text, &options.env).map_err(|err| {
             let pos = SourcePos {
                 line: err.line,
                 column: err.column,
@@ -91,9 +99,9 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Stack, StackError> {
             invalid(vec![
                 Diagnostic::new(path, pos, err.reason.to_string()).fix(err.reason.fix()),
             ])
-        })?
+        })?)
     } else {
-        text
+        Cow::Borrowed(text)
     };
     let parsed = parse::document::<RawStack>(&text, path, &schema::STACK);
     let mut diagnostics = parsed.diagnostics;

@@ -31,7 +31,7 @@ mod tree;
 mod validate;
 
 pub use error::{Diagnostic, StackError, StackErrorKind};
-pub use load::{EnvLookup, LoadOptions, STACK_FILE_NAMES, find_stack_file, load};
+pub use load::{EnvLookup, LoadOptions, STACK_FILE_NAMES, find_stack_file, load, load_text};
 pub use model::{Configuration, SourcePos, Stack, StackFunction, StackProvider, TemplateSource};
 
 #[cfg(test)]

@@ -297,6 +297,23 @@ const MINIMAL: &str = "provider:\n  name: openfaas\nfunctions:\n  hello:\n    la
                        handler: ./hello\n    image: hello:0.1\n";
 
 #[test]
+fn text_loads_as_its_file_would() {
+    let p = Project::new();
+    p.folder("hello");
+    let path = p.file("stack.yml", MINIMAL);
+    let mut options = options();
+    options.check_handlers = true;
+    let from_file = load(&path, &options).unwrap_or_else(|e| panic!("{e}"));
+    let from_text = load_text(MINIMAL, &path, &options).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(from_file, from_text);
+    let err = load_text("functions: [", &path, &options).expect_err("bad YAML");
+    assert_eq!(
+        (err.kind, err.path.as_path()),
+        (StackErrorKind::Invalid, path.as_path())
+    );
+}
+
+#[test]
 fn scalars_in_maps_are_taken_as_their_text() {
     let p = Project::new();
     p.folder("hello");
