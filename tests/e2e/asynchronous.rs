@@ -498,3 +498,107 @@ fn a_separate_worker_makes_the_calls() {
         assert_eq!(body, &format!("count done {id}"));
     }
 }
+
+/// An HTTPS receiver for callbacks: Python's http.server behind TLS with a self-signed
+/// certificate for 127.0.0.1 (made with openssl); each callback's X-Call-Id and status go to a
+/// file, one line each.
+const HTTPS_RECEIVER: &str = r#"import http.server, ssl, sys
+cert, key, out = sys.argv[1], sys.argv[2], sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        with open(out, "a") as f:
+            f.write("%s %s %s\n" % (self.headers["x-call-id"], self.headers["x-function-status"], body.decode()))
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), H)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+/// Callbacks to https:// URLs arrive, checked against the certificate authorities the gateway
+/// trusts (here SSL_CERT_FILE); one the gateway does not trust is not delivered.
+#[test]
+fn callbacks_reach_https_receivers() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+        ])
+        .args(["/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (scripts/install-test-deps installs it)");
+    assert!(made.status.success(), "{made:?}");
+    let script = dir.path().join("receiver.py");
+    std::fs::write(&script, HTTPS_RECEIVER).unwrap();
+    let received = dir.path().join("received");
+    let mut receiver = std::process::Command::new("python3")
+        .arg(&script)
+        .args([&cert, &key, &received])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufReader::new(receiver.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let callback = format!("https://127.0.0.1:{}/done", port.trim());
+
+    let data = tempfile::tempdir().unwrap();
+    let trusting = Platform::start_in_env(
+        data.path().to_path_buf(),
+        None,
+        &[],
+        &[("SSL_CERT_FILE", cert.display().to_string())],
+    );
+    let project = Project::new();
+    project
+        .write("stack.yml", STACK)
+        .write("fns/handler.py", HANDLER);
+    ok(&trusting.cli(project.path(), &["up", "--filter", "count"]));
+    assert_eq!(
+        enqueue(&trusting.url, "count", &callback, Some("tls-1")).status(),
+        202
+    );
+    eventually("the https callback", Duration::from_secs(30), || {
+        std::fs::read_to_string(&received).is_ok_and(|t| t.contains("tls-1"))
+    });
+    assert_eq!(
+        std::fs::read_to_string(&received).unwrap().trim(),
+        "tls-1 200 count done tls-1"
+    );
+
+    // A gateway that does not trust the receiver's certificate does not deliver to it.
+    let doubting = Platform::start();
+    ok(&doubting.cli(project.path(), &["up", "--filter", "count"]));
+    assert_eq!(
+        enqueue(&doubting.url, "count", &callback, Some("tls-2")).status(),
+        202
+    );
+    eventually(
+        "the refused callback in the log",
+        Duration::from_secs(30),
+        || {
+            doubting.log().contains("tls-2")
+                && doubting.log().to_lowercase().contains("certificate")
+        },
+    );
+    assert!(
+        !std::fs::read_to_string(&received)
+            .unwrap()
+            .contains("tls-2")
+    );
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+}

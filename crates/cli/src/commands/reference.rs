@@ -118,6 +118,12 @@ const PLATFORM_ENV: &[EnvVar] = &[
         meaning: "The S3 secret key.",
     },
     EnvVar {
+        name: "SSL_CERT_FILE",
+        read_by: "`serve` (its asynchronous calls' callbacks)",
+        meaning: "A PEM file of the certificate authorities trusted for `https://` callbacks, \
+                  instead of the system's (`SSL_CERT_DIR`: a folder of them).",
+    },
+    EnvVar {
         name: "AWS_SESSION_TOKEN",
         read_by: "`serve`, `up`, `push` with an `s3://` store",
         meaning: "The session token of temporary S3 credentials.",

@@ -3,11 +3,13 @@
 //! `X-Duration-Seconds`, `X-Retry` and `X-Retry-Max` (compat §2.3). A failed callback is
 //! retried with back-off; redirects are followed with the body kept (unlike OpenFaaS CE).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, StatusCode, Uri};
 use http_body_util::Full;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -47,17 +49,69 @@ pub(crate) struct Callback<'a> {
 
 /// Delivers callbacks.
 pub(crate) struct Callbacks {
-    client: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpConnector, Full<Bytes>>,
+    /// For `https://` URLs; why not, when this machine has no certificate authorities.
+    https: Result<Client<HttpsConnector<HttpConnector>, Full<Bytes>>, String>,
+}
+
+/// TLS for `https://` callbacks: the system's certificate authorities (or those of
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`). The provider is named: the dependency tree enables two,
+/// so rustls could not pick one by itself.
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    use hyper_rustls::ConfigBuilderExt;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_native_roots()
+        .map(|b| b.with_no_client_auth())
+        .map_err(|e| {
+            format!(
+                "no trusted certificate authorities found ({e}); install ca-certificates or set \
+                 SSL_CERT_FILE"
+            )
+        })
 }
 
 impl Callbacks {
-    /// A callback client.
+    /// A callback client for `http://` and `https://` URLs.
     pub fn new() -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        Callbacks {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+        let https = tls_config().map(|config| {
+            let mut tcp = connector.clone();
+            tcp.enforce_http(false);
+            let tls = HttpsConnectorBuilder::new()
+                .with_tls_config(config)
+                .https_only()
+                .enable_http1()
+                .wrap_connector(tcp);
+            Client::builder(TokioExecutor::new()).build(tls)
+        });
+        if let Err(e) = &https {
+            tracing::warn!("https:// callbacks cannot be delivered: {e}");
         }
+        Callbacks {
+            http: Client::builder(TokioExecutor::new()).build(connector),
+            https,
+        }
+    }
+
+    /// Sends `req` with the client for its scheme.
+    async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, String> {
+        let target = req.uri().to_string();
+        let sent = if req.uri().scheme_str() == Some("https") {
+            match &self.https {
+                Ok(client) => client.request(req).await,
+                Err(why) => return Err(format!("{target}: https:// is not available: {why}")),
+            }
+        } else {
+            self.http.request(req).await
+        };
+        sent.map_err(|e| format!("{target}: {}", error_chain(&e)))
     }
 
     fn headers(cb: &Callback<'_>) -> HeaderMap {
@@ -97,10 +151,9 @@ impl Callbacks {
                 .body(Full::new(body.clone()))
                 .map_err(|e| e.to_string())?;
             *req.headers_mut() = headers.clone();
-            let response = tokio::time::timeout(TIMEOUT, self.client.request(req))
+            let response = tokio::time::timeout(TIMEOUT, self.send(req))
                 .await
-                .map_err(|_| format!("{target} did not answer within {}s", TIMEOUT.as_secs()))?
-                .map_err(|e| format!("{target}: {e}"))?;
+                .map_err(|_| format!("{target} did not answer within {}s", TIMEOUT.as_secs()))??;
             let status = response.status();
             if !status.is_redirection() {
                 return Ok(status);
@@ -136,6 +189,18 @@ impl Callbacks {
             cb.call_id
         ))
     }
+}
+
+/// An error with its causes (a TLS failure is a cause of hyper's "client error (Connect)").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// `location` (absolute, or a path) against `base`.
