@@ -263,14 +263,7 @@ impl Slot {
             Listen::Unix => Ok(Endpoint::Unix(
                 ctx.config.run_dir.join(format!("r{id}")).join("s"),
             )),
-            Listen::Tcp => {
-                let listener = std::net::TcpListener::bind(("127.0.0.1", 0))
-                    .map_err(|e| format!("cannot find a free port: {e}"))?;
-                listener
-                    .local_addr()
-                    .map(Endpoint::Tcp)
-                    .map_err(|e| format!("cannot find a free port: {e}"))
-            }
+            Listen::Tcp => free_port().map(Endpoint::Tcp),
         }
     }
 
@@ -493,12 +486,48 @@ async fn flush_output(running: &mut Running) {
 }
 
 fn cleanup(endpoint: &Endpoint) {
-    if let Endpoint::Unix(path) = endpoint {
-        let _ = std::fs::remove_file(path);
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::remove_dir(dir);
+    match endpoint {
+        Endpoint::Unix(path) => {
+            let _ = std::fs::remove_file(path);
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+        Endpoint::Tcp(addr) => {
+            ports_given().remove(&addr.port());
         }
     }
+}
+
+/// Loopback ports handed to replicas that have not stopped yet.
+fn ports_given() -> std::sync::MutexGuard<'static, std::collections::HashSet<u16>> {
+    static GIVEN: std::sync::OnceLock<Mutex<std::collections::HashSet<u16>>> =
+        std::sync::OnceLock::new();
+    GIVEN
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// A free loopback port for a replica that listens on TCP. The kernel's free port is free
+/// only until someone binds it: one handed to a replica that has not bound it yet could be
+/// handed out again when many replicas start at once, so ports given and not yet returned are
+/// skipped (the probes stay bound meanwhile, so the kernel offers other ones).
+fn free_port() -> Result<std::net::SocketAddr, String> {
+    let mut probes = Vec::new();
+    let mut given = ports_given();
+    for _ in 0..64 {
+        let probe = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|e| format!("cannot find a free port: {e}"))?;
+        let addr = probe
+            .local_addr()
+            .map_err(|e| format!("cannot find a free port: {e}"))?;
+        if given.insert(addr.port()) {
+            return Ok(addr);
+        }
+        probes.push(probe);
+    }
+    Err("cannot find a free port: 64 tries all gave ports handed to replicas already".into())
 }
 
 /// Creates a replica's socket folder, mode 0700 (the sandbox then gives it to the function's
@@ -517,7 +546,9 @@ async fn supervise(slot: Arc<Slot>, ctx: SlotContext) {
     let mut backoff = FIRST_BACKOFF;
     while !slot.cancel.is_cancelled() {
         let id = ctx.ids.fetch_add(1, Ordering::Relaxed);
-        let started = slot.endpoint(&ctx, id).and_then(|ep| slot.spawn(&ctx, &ep));
+        let started = slot
+            .endpoint(&ctx, id)
+            .and_then(|ep| slot.spawn(&ctx, &ep).inspect_err(|_| cleanup(&ep)));
         let mut running = match started {
             Ok(running) => running,
             Err(why) => {
