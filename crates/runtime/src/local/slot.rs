@@ -682,3 +682,22 @@ pub(crate) fn run_dir_for(data_dir: &std::path::Path) -> PathBuf {
         });
     std::env::temp_dir().join(format!("ironfaas-{hash:016x}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_handed_out_are_never_handed_out_twice_until_returned() {
+        let ports: Vec<std::net::SocketAddr> = (0..300).map(|_| free_port().unwrap()).collect();
+        let distinct: std::collections::HashSet<u16> = ports.iter().map(|a| a.port()).collect();
+        assert_eq!(distinct.len(), ports.len(), "a port was handed out twice");
+        for addr in &ports {
+            cleanup(&Endpoint::Tcp(*addr));
+        }
+        assert!(
+            ports.iter().all(|a| !ports_given().contains(&a.port())),
+            "returned ports can be handed out again"
+        );
+    }
+}
