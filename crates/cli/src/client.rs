@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use ironfaas_gateway::error_chain;
 use ironfaas_spec::names::FunctionRef;
 use ironfaas_spec::wire::{
     DeleteFunctionRequest, FunctionDeployment, FunctionStatus, GatewayInfo, ScaleServiceRequest,
@@ -286,18 +287,6 @@ impl Client {
             s => Err(Self::failure(s, &body, &format!("scaling {function}"))),
         }
     }
-}
-
-/// An error with its causes, e.g. "client error (Connect): tcp connect error: Connection refused".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Normalises a gateway URL as faas-cli does: lower-case, no trailing `/`, `http://` if no scheme.

@@ -6,12 +6,15 @@ pub mod asynchronous;
 pub mod auth;
 mod autoscaler;
 pub mod body;
+mod error_chain;
 mod metrics;
 mod proxy;
 pub mod request_limits;
 mod routes;
 mod scale_from_zero;
 mod ui;
+
+pub use error_chain::error_chain;
 
 use std::convert::Infallible;
 use std::io;

@@ -14,6 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::error_chain;
 use crate::proxy::strip_hop_by_hop;
 
 /// Tries per callback.
@@ -189,18 +190,6 @@ impl Callbacks {
             cb.call_id
         ))
     }
-}
-
-/// An error with its causes (a TLS failure is a cause of hyper's "client error (Connect)").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// `location` (absolute, or a path) against `base`.
