@@ -99,4 +99,14 @@ fn cli_tour() {
             .1
             .contains("cannot reach the gateway at http://127.0.0.1:9")
     );
+    // --gateway and --namespace go after a subcommand too (`secret list --gateway URL`).
+    for args in [
+        &["secret", "list", "-g", "http://127.0.0.1:9", "-n", "x"][..],
+        &["queue", "dlq", "-g", "http://127.0.0.1:9"],
+        &["store", "list", "--gateway", "http://127.0.0.1:9"],
+    ] {
+        let after = crate::harness::run_cli(dir, args, b"", &[]);
+        assert_eq!(after.status.code(), Some(3), "{args:?}: {:?}", text(&after));
+        assert!(text(&after).1.contains("http://127.0.0.1:9"), "{args:?}");
+    }
 }

@@ -150,7 +150,7 @@ pub struct StackArgs {
 pub struct GatewayArgs {
     /// The gateway URL (else provider.gateway of the stack, else $OPENFAAS_URL, else
     /// http://127.0.0.1:8080).
-    #[arg(short = 'g', long, value_name = "URL")]
+    #[arg(short = 'g', long, value_name = "URL", global = true)]
     pub gateway: Option<String>,
 }
 
@@ -185,7 +185,7 @@ impl DataDirArgs {
 #[derive(Debug, Clone, Args)]
 pub struct NamespaceArgs {
     /// The namespace (default: openfaas-fn).
-    #[arg(short = 'n', long, default_value = "")]
+    #[arg(short = 'n', long, default_value = "", global = true)]
     pub namespace: String,
 }
 
