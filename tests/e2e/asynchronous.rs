@@ -312,6 +312,12 @@ fn duplicate_ids_and_bad_input(nats: bool) {
     );
     let status = ok(&s.platform.cli(s.project.path(), &["queue", "status", &id]));
     assert!(status.contains("succeeded"), "{status}");
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("enqueuedAt") && l.trim_end().ends_with('Z')),
+        "times read as dates: {status}"
+    );
     http()
         .post(format!("{url}/async-function/slow?s=2"))
         .send()

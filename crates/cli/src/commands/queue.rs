@@ -140,13 +140,20 @@ pub(super) async fn run(args: QueueArgs) -> CmdResult {
         }
         _ => {
             for (key, v) in value.as_object().into_iter().flatten() {
-                println!(
-                    "{key:<14}{}",
-                    match v {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    }
-                );
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    // Times are milliseconds since the epoch on the wire; people read dates.
+                    serde_json::Value::Number(n) if key.ends_with("At") => n
+                        .as_u64()
+                        .map(|ms| {
+                            ironfaas_spec::timestamp::format_rfc3339(
+                                std::time::UNIX_EPOCH + Duration::from_millis(ms),
+                            )
+                        })
+                        .unwrap_or_else(|| n.to_string()),
+                    other => other.to_string(),
+                };
+                println!("{key:<14}{text}");
             }
         }
     }
