@@ -102,9 +102,13 @@ impl RetryPolicy {
             .min_wait
             .saturating_mul(1u32 << exponent)
             .min(self.max_wait);
-        let jittered = base
-            .mul_f64(1.0 - 0.5 * jitter.clamp(0.0, 1.0))
-            .max(self.min_wait);
+        // NaN would make mul_f64 panic; any jitter outside 0..=1 counts as its nearest end.
+        let jitter = if jitter.is_nan() {
+            0.0
+        } else {
+            jitter.clamp(0.0, 1.0)
+        };
+        let jittered = base.mul_f64(1.0 - 0.5 * jitter).max(self.min_wait);
         match retry_after {
             Some(asked) => jittered.max(asked.min(self.max_wait)),
             None => jittered,
@@ -115,6 +119,18 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_jitter_gives_a_wait_within_the_bounds() {
+        let policy = RetryPolicy::default();
+        for jitter in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -3.0, 0.5, 7.0] {
+            let wait = policy.backoff(3, jitter, None);
+            assert!(
+                wait >= policy.min_wait && wait <= policy.max_wait,
+                "{jitter}: {wait:?}"
+            );
+        }
+    }
 
     fn spec(pairs: &[(&str, &str)]) -> FunctionSpec {
         FunctionSpec {
