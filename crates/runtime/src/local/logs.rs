@@ -45,7 +45,10 @@ pub(crate) struct LogStore {
     previous: PathBuf,
     max_bytes: u64,
     writer: Mutex<Writer>,
-    live: broadcast::Sender<Arc<Stored>>,
+    /// New lines for followers; made when the first one comes and dropped once none is left,
+    /// since its buffer (FOLLOW_BUFFER slots, ~128 KiB) would otherwise be kept for every
+    /// function, followed or not.
+    live: Mutex<Option<broadcast::Sender<Arc<Stored>>>>,
 }
 
 fn read_segment(path: &PathBuf) -> Vec<Stored> {
@@ -79,7 +82,7 @@ impl LogStore {
                 size,
                 seq,
             }),
-            live: broadcast::Sender::new(FOLLOW_BUFFER),
+            live: Mutex::new(None),
         }
     }
 
@@ -122,7 +125,14 @@ impl LogStore {
             w.size += line.len() as u64;
         }
         drop(w);
-        let _ = self.live.send(Arc::new(stored));
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sender) = live.as_ref() {
+            if sender.receiver_count() == 0 {
+                *live = None;
+            } else {
+                let _ = sender.send(Arc::new(stored));
+            }
+        }
     }
 
     fn matches(request: &LogRequest, stored: &Stored) -> bool {
@@ -169,12 +179,19 @@ impl LogStore {
 
     /// The lines `request` asks for; when following, new lines keep coming.
     pub fn stream(&self, request: LogRequest) -> LogStream {
-        let live = self.live.subscribe();
+        // A follower subscribes before reading what is stored, so no line falls in between.
+        let live = request.follow.then(|| {
+            self.live
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(|| broadcast::Sender::new(FOLLOW_BUFFER))
+                .subscribe()
+        });
         let (stored, last_seq) = self.stored(&request);
         let past = futures_util::stream::iter(stored.into_iter().map(|s| s.entry));
-        if !request.follow {
+        let Some(live) = live else {
             return Box::pin(past);
-        }
+        };
         let future = futures_util::stream::unfold(live, move |mut live| {
             let request = request.clone();
             async move {
@@ -310,6 +327,35 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(next.text, "new");
+    }
+
+    #[tokio::test]
+    async fn the_follow_buffer_exists_only_while_someone_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::open(dir.path().to_path_buf(), FunctionRef::parse("f"), 1 << 20);
+        let following = || store.live.lock().unwrap().is_some();
+        store.push("f-1", "one".into());
+        let _ = store.stream(request(false));
+        assert!(!following(), "reading the log makes no follow buffer");
+        let mut follow = store.stream(request(true));
+        assert!(following());
+        store.push("f-1", "two".into());
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let line = tokio::time::timeout(Duration::from_secs(5), follow.next()).await;
+            seen.push(line.unwrap().unwrap().text);
+        }
+        assert_eq!(seen, ["one", "two"]);
+        drop(follow);
+        store.push("f-1", "three".into());
+        assert!(!following(), "the buffer goes with the last follower");
+        let mut again = store.stream(request(true));
+        store.push("f-1", "four".into());
+        let mut last = String::new();
+        while last != "four" {
+            let line = tokio::time::timeout(Duration::from_secs(5), again.next()).await;
+            last = line.unwrap().unwrap().text;
+        }
     }
 
     #[tokio::test]
