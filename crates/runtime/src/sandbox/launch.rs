@@ -65,9 +65,17 @@ impl Sandbox {
     ) -> Result<tokio::process::Command, SandboxError> {
         let spec = &self.spec;
         let rewrite = Rewrite::new(spec);
-        let inside_program = PathBuf::from(rewrite.value(&program.to_string_lossy()));
+        let mut inside_program = PathBuf::from(rewrite.value(&program.to_string_lossy()));
+        // A program outside the bundle that the sandbox would hide (the platform's own
+        // watchdog, when ironfaas lives under /tmp or /home) is shown alone, read-only.
+        let mut shown_alone = None;
         if inside_program == program {
-            check_program_visible(spec, program)?;
+            if hidden_by_sandbox(spec, program) {
+                shown_alone = Some(program_shown_alone(spec, program)?);
+                inside_program = PathBuf::from(SHOWN_PROGRAM);
+            } else {
+                check_program_visible(spec, program)?;
+            }
         }
         let procs = self.cgroup.open_procs()?;
         let seccomp = program_pipe()?;
@@ -97,7 +105,15 @@ impl Sandbox {
         }
         let mut hidden = spec.hidden.clone();
         hidden.extend(self.cgroup_roots());
-        for op in plan(&RealHost, &targets(spec), &hidden, spec.tmp_size) {
+        let mut shown = targets(spec);
+        if let Some(source) = shown_alone {
+            shown.push(Target {
+                source,
+                inside: SHOWN_PROGRAM.into(),
+                writable: false,
+            });
+        }
+        for op in plan(&RealHost, &shown, &hidden, spec.tmp_size) {
             op.push_args(&mut bwrap_args);
         }
         bwrap_args.extend(
@@ -420,19 +436,40 @@ fn reachable(path: &Path, uid: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// A program outside the bundle must be visible in the sandbox and executable by the function.
-fn check_program_visible(spec: &SandboxSpec, program: &Path) -> Result<(), SandboxError> {
-    let hidden = spec.hidden.iter().any(|h| program.starts_with(h));
-    if hidden || replaced(program) {
-        return Err(SandboxError(format!(
-            "the program {} is in a directory the sandbox of function {} does not show (its \
-             own /proc, /dev, /tmp, /run, /var and /home replace the host's; hidden: {:?}): \
-             install it elsewhere (for example /usr/local/bin) or put it in the bundle",
+/// Where a program the sandbox would hide is shown, alone (on the sandbox's own `/run`).
+const SHOWN_PROGRAM: &str = "/run/ironfaas-program";
+
+/// Whether `program` is in a place the sandbox hides or replaces with its own.
+fn hidden_by_sandbox(spec: &SandboxSpec, program: &Path) -> bool {
+    spec.hidden.iter().any(|h| program.starts_with(h)) || replaced(program)
+}
+
+/// The host file to show alone at [`SHOWN_PROGRAM`]: it must exist and be executable by
+/// everyone (the function's uid cannot be its owner), since the directories above it no
+/// longer matter once it is shown on its own.
+fn program_shown_alone(spec: &SandboxSpec, program: &Path) -> Result<PathBuf, SandboxError> {
+    use std::os::unix::fs::PermissionsExt;
+    let fail = |why: String| {
+        SandboxError(format!(
+            "the program {} of function {} is in a place its sandbox hides (its own /proc, \
+             /dev, /tmp, /run, /var and /home replace the host's; hidden: {:?}) and cannot be \
+             shown on its own: {why}; install it elsewhere (for example /usr/local/bin) or put \
+             it in the bundle",
             program.display(),
             spec.function,
             spec.hidden
-        )));
+        ))
+    };
+    let canonical = fs::canonicalize(program).map_err(|e| fail(e.to_string()))?;
+    let meta = fs::metadata(&canonical).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() || meta.permissions().mode() & 0o001 == 0 {
+        return Err(fail("it is not a file that every user may run".into()));
     }
+    Ok(canonical)
+}
+
+/// A program outside the bundle must be visible in the sandbox and executable by the function.
+fn check_program_visible(spec: &SandboxSpec, program: &Path) -> Result<(), SandboxError> {
     let canonical = fs::canonicalize(program).map_err(|e| {
         SandboxError(format!(
             "the program {} of function {}: {e}",
@@ -503,11 +540,26 @@ mod tests {
     }
 
     #[test]
-    fn programs_in_hidden_places_are_refused() {
-        let err = check_program_visible(&spec(), Path::new("/data/bin/x")).unwrap_err();
-        assert!(err.0.contains("does not show"), "{err}");
-        let err = check_program_visible(&spec(), Path::new("/var/lib/x")).unwrap_err();
-        assert!(err.0.contains("/var"), "{err}");
+    fn programs_in_hidden_places_are_shown_alone_when_everyone_may_run_them() {
+        use std::os::unix::fs::PermissionsExt;
+        let spec = spec();
+        assert!(hidden_by_sandbox(&spec, Path::new("/data/bin/x")));
+        assert!(hidden_by_sandbox(&spec, Path::new("/var/lib/x")));
+        assert!(hidden_by_sandbox(&spec, Path::new("/tmp/build/ironfaas")));
+        assert!(!hidden_by_sandbox(&spec, Path::new("/usr/bin/env")));
+        let err = program_shown_alone(&spec, Path::new("/tmp/no/such/program")).unwrap_err();
+        assert!(err.0.contains("cannot be shown on its own"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("watchdog");
+        fs::write(&program, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&program, fs::Permissions::from_mode(0o700)).unwrap();
+        let err = program_shown_alone(&spec, &program).unwrap_err();
+        assert!(err.0.contains("every user may run"), "{err}");
+        fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            program_shown_alone(&spec, &program).unwrap(),
+            fs::canonicalize(&program).unwrap()
+        );
     }
 
     #[test]
