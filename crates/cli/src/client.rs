@@ -174,6 +174,25 @@ impl Client {
             .map_err(|e| Failure::failed(format!("{what}: unexpected answer: {e}")))
     }
 
+    /// A request without a body whose answer is JSON (`null` when the answer is empty); `what`
+    /// names the operation in errors.
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        limit: Duration,
+        what: &str,
+    ) -> CmdResult<T> {
+        let (status, body) = self.call(method, path, None, limit).await?;
+        if !status.is_success() {
+            return Err(Self::failure(status, &body, what));
+        }
+        if body.trim_ascii().is_empty() {
+            return Self::parse(b"null", what);
+        }
+        Self::parse(&body, what)
+    }
+
     /// Whether a gateway answers `/healthz` within `limit`.
     pub async fn healthy(&self, limit: Duration) -> bool {
         matches!(self.call(Method::GET, "/healthz", None, limit).await, Ok((s, _)) if s.is_success())

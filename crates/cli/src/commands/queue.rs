@@ -2,15 +2,15 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use clap::{Args, Subcommand};
 use http::Method;
-use http_body_util::BodyExt;
 
 use super::GatewayArgs;
-use crate::client::{Client, full};
 use crate::failure::{CmdResult, Failure};
 use crate::output::table;
+
+/// How long one request to the gateway may take.
+const LIMIT: Duration = Duration::from_secs(30);
 
 /// Arguments of `queue`.
 #[derive(Debug, Args)]
@@ -42,31 +42,6 @@ enum QueueCommand {
     },
 }
 
-async fn call(client: &Client, method: Method, path: &str) -> CmdResult<serde_json::Value> {
-    let answer = client
-        .send(
-            method,
-            path,
-            &[],
-            full(Bytes::new()),
-            Duration::from_secs(30),
-        )
-        .await?;
-    let status = answer.status;
-    let body = answer
-        .body
-        .collect()
-        .await
-        .map_err(|e| Failure::failed(e.to_string()))?
-        .to_bytes();
-    if !status.is_success() {
-        return Err(Failure::failed(
-            String::from_utf8_lossy(&body).trim().to_string(),
-        ));
-    }
-    Ok(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
-}
-
 fn text(v: &serde_json::Value, key: &str) -> String {
     match &v[key] {
         serde_json::Value::String(s) => s.clone(),
@@ -77,19 +52,31 @@ fn text(v: &serde_json::Value, key: &str) -> String {
 
 pub(super) async fn run(args: QueueArgs) -> CmdResult {
     let client = args.gateway.client(None)?;
-    let value = match &args.command {
-        QueueCommand::List => call(&client, Method::GET, "/system/async").await?,
-        QueueCommand::Status { id } => {
-            call(&client, Method::GET, &format!("/system/async/{id}")).await?
+    let value: serde_json::Value = match &args.command {
+        QueueCommand::List => {
+            client
+                .json(Method::GET, "/system/async", LIMIT, "queue")
+                .await?
         }
-        QueueCommand::Dlq => call(&client, Method::GET, "/system/async/dead-letters").await?,
+        QueueCommand::Status { id } => {
+            client
+                .json(Method::GET, &format!("/system/async/{id}"), LIMIT, "queue")
+                .await?
+        }
+        QueueCommand::Dlq => {
+            client
+                .json(Method::GET, "/system/async/dead-letters", LIMIT, "queue")
+                .await?
+        }
         QueueCommand::Replay { id } => {
-            call(
-                &client,
-                Method::POST,
-                &format!("/system/async/dead-letters/{id}/replay"),
-            )
-            .await?;
+            let _: serde_json::Value = client
+                .json(
+                    Method::POST,
+                    &format!("/system/async/dead-letters/{id}/replay"),
+                    LIMIT,
+                    "queue",
+                )
+                .await?;
             eprintln!("{id} is queued again");
             return Ok(());
         }

@@ -2,13 +2,10 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use clap::Args;
 use http::Method;
-use http_body_util::BodyExt;
 
 use super::GatewayArgs;
-use crate::client::full;
 use crate::failure::{CmdResult, Failure};
 use crate::output::table;
 
@@ -31,30 +28,14 @@ struct Route {
 
 pub(super) async fn run(args: RoutesArgs) -> CmdResult {
     let client = args.gateway.client(None)?;
-    let answer = client
-        .send(
+    let routes: Vec<Route> = client
+        .json(
             Method::GET,
             "/system/routes",
-            &[],
-            full(Bytes::new()),
             Duration::from_secs(30),
+            "listing routes",
         )
         .await?;
-    let status = answer.status;
-    let body = answer
-        .body
-        .collect()
-        .await
-        .map_err(|e| Failure::failed(e.to_string()))?
-        .to_bytes();
-    if !status.is_success() {
-        return Err(Failure::failed(format!(
-            "listing routes: {}",
-            String::from_utf8_lossy(&body).trim()
-        )));
-    }
-    let routes: Vec<Route> = serde_json::from_slice(&body)
-        .map_err(|e| Failure::failed(format!("listing routes: {e}")))?;
     if args.json {
         println!(
             "{}",

@@ -2,15 +2,15 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use clap::{Args, Subcommand};
 use http::Method;
-use http_body_util::BodyExt;
 
 use super::GatewayArgs;
-use crate::client::{Client, full};
 use crate::failure::{CmdResult, Failure};
 use crate::output::{size, table};
+
+/// How long one request to the gateway may take.
+const LIMIT: Duration = Duration::from_secs(120);
 
 /// Arguments of `store`.
 #[derive(Debug, Args)]
@@ -38,37 +38,13 @@ enum StoreCommand {
     Gc,
 }
 
-async fn call(client: &Client, method: Method, path: &str) -> CmdResult<serde_json::Value> {
-    let answer = client
-        .send(
-            method,
-            path,
-            &[],
-            full(Bytes::new()),
-            Duration::from_secs(120),
-        )
-        .await?;
-    let status = answer.status;
-    let body = answer
-        .body
-        .collect()
-        .await
-        .map_err(|e| Failure::failed(e.to_string()))?
-        .to_bytes();
-    if !status.is_success() {
-        return Err(Failure::failed(format!(
-            "store: {}",
-            String::from_utf8_lossy(&body).trim()
-        )));
-    }
-    Ok(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
-}
-
 pub(super) async fn run(args: StoreArgs) -> CmdResult {
     let client = args.gateway.client(None)?;
     match args.command {
         StoreCommand::List { json } => {
-            let list = call(&client, Method::GET, "/system/store").await?;
+            let list: serde_json::Value = client
+                .json(Method::GET, "/system/store", LIMIT, "store")
+                .await?;
             if json {
                 println!(
                     "{}",
@@ -100,13 +76,15 @@ pub(super) async fn run(args: StoreArgs) -> CmdResult {
                 "/system/store?image={}",
                 image.replace('/', "%2F").replace(':', "%3A")
             );
-            call(&client, Method::DELETE, &path).await?;
+            let _: serde_json::Value = client.json(Method::DELETE, &path, LIMIT, "store").await?;
             eprintln!(
                 "removed {image} from the store (its bundle goes at the next `ironfaas store gc` when unused)"
             );
         }
         StoreCommand::Gc => {
-            let report = call(&client, Method::POST, "/system/store/gc").await?;
+            let report: serde_json::Value = client
+                .json(Method::POST, "/system/store/gc", LIMIT, "store")
+                .await?;
             let removed = report["removed"].as_array().map_or(0, Vec::len);
             eprintln!(
                 "removed {removed} bundle(s), freed {}; kept {}, {} too recent to remove",

@@ -123,7 +123,21 @@ pub(crate) async fn invoke(
             format!("function {name}.{namespace} not found\n"),
         );
     };
-    let Some(uri) = upstream_uri(rest, req.uri().query()) else {
+    let uri = upstream_uri(rest, req.uri().query());
+    call(gateway, req, peer, &route, uri).await
+}
+
+/// A synchronous call to `route`'s function, whether named in `/function/…` or reached
+/// through a custom route: `uri` is what the replica sees (`None`: the path was invalid).
+/// Checks the credentials of a protected function and the body's size, then forwards it.
+async fn call(
+    gateway: &Arc<Gateway>,
+    req: Request<Incoming>,
+    peer: &Peer,
+    route: &FunctionRoute,
+    uri: Option<Uri>,
+) -> Response<GatewayBody> {
+    let Some(uri) = uri else {
         return message(
             StatusCode::BAD_REQUEST,
             format!("invalid path {}\n", req.uri()),
@@ -138,7 +152,7 @@ pub(crate) async fn invoke(
         Ok(req) => req,
         Err(refused) => return *refused,
     };
-    forward(gateway, req, &peer.forwarded_for, &route, uri).await
+    forward(gateway, req, &peer.forwarded_for, route, uri).await
 }
 
 /// The caller's request with its body streamed within the gateway's `--max-body`; refused
@@ -179,22 +193,8 @@ pub(crate) async fn invoke_route(
             format!("the function {function} of this route is gone\n"),
         );
     };
-    let Some(uri) = upstream_uri(rest, req.uri().query()) else {
-        return message(
-            StatusCode::BAD_REQUEST,
-            format!("invalid path {}\n", req.uri()),
-        );
-    };
-    if route.protected()
-        && let Verdict::Refused(response) = gateway.auth.check(req.headers(), peer.ip)
-    {
-        return response;
-    }
-    let req = match streamed(gateway, req) {
-        Ok(req) => req,
-        Err(refused) => return *refused,
-    };
-    forward(gateway, req, &peer.forwarded_for, &route, uri).await
+    let uri = upstream_uri(rest, req.uri().query());
+    call(gateway, req, peer, &route, uri).await
 }
 
 /// An asynchronous call taken from the queue: the same path as a synchronous one, in this
