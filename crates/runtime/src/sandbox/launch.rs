@@ -77,7 +77,7 @@ impl Sandbox {
                 check_program_visible(spec, program)?;
             }
         }
-        let procs = self.cgroup.open_procs()?;
+        let procs = self.cgroup.open_join_files()?;
         let seccomp = program_pipe()?;
 
         let mut bwrap_args: Vec<OsString> = [
