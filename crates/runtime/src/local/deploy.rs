@@ -72,7 +72,7 @@ impl LocalProvider {
             namespace.insert(key.name.clone(), function.clone());
         }
         let _change = function.changes.lock().await;
-        if let Err(e) = self.persist(&key, &record) {
+        if let Err(e) = self.persist(&key, &record).await {
             self.forget(&key);
             return Err(e);
         }

@@ -235,8 +235,18 @@ impl LocalProvider {
             .insert(function.key.name.clone(), function);
     }
 
-    fn persist(&self, key: &FunctionRef, record: &FunctionRecord) -> Result<(), ProviderError> {
-        self.records.save(key, record).map_err(|e| {
+    /// Saves `record` durably (two fsyncs) on a blocking thread, so the replicas this change
+    /// started get the runtime's workers meanwhile (a start from zero does not wait for it).
+    async fn persist(
+        &self,
+        key: &FunctionRef,
+        record: &FunctionRecord,
+    ) -> Result<(), ProviderError> {
+        let (records, owned_key, owned) = (self.records.clone(), key.clone(), record.clone());
+        let saved = tokio::task::spawn_blocking(move || records.save(&owned_key, &owned))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        saved.map_err(|e| {
             ProviderError::Failed(format!(
                 "cannot save function {key} in {}: {e}",
                 self.config.data_dir.display()

@@ -46,7 +46,7 @@ impl LocalProvider {
             tokio::spawn(stop_all(taken));
         }
         let record = function.update_record(|r| r.replicas = replicas);
-        self.persist(key, &record)?;
+        self.persist(key, &record).await?;
         tracing::info!("scaled {key} from {current} to {replicas} replica(s)");
         Ok(())
     }

@@ -50,7 +50,7 @@ impl LocalProvider {
             r.digest = digest.to_string();
             r.replicas = replicas;
         });
-        self.persist(&key, &record)?;
+        self.persist(&key, &record).await?;
         tokio::spawn(stop_all(old));
         Ok(())
     }
