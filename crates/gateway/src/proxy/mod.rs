@@ -404,10 +404,13 @@ impl Peer {
     }
 }
 
-/// A new call id: a random UUID, formatted without an intermediate String.
+/// A new call id: a time-ordered UUID (version 7: milliseconds since 1970, then random bits),
+/// formatted without an intermediate String. Ids that grow with time land at the end of the
+/// async queue's id index instead of on a random page of it, so a batch of enqueues rewrites
+/// a few index pages rather than one per job.
 pub(crate) fn new_call_id() -> HeaderValue {
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    let text = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf);
     HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("0"))
 }
 
