@@ -152,3 +152,125 @@ fn a_replica_that_never_gets_ready_gives_503_after_the_bounded_wait() {
         "it waited {waited:?}: not bounded"
     );
 }
+
+/// The processes whose environment holds `mark`: (bubblewrap processes, others).
+fn marked_processes(mark: &str) -> (usize, usize) {
+    let needle = format!("SPARE_MARK={mark}");
+    let (mut bwrap, mut others) = (0, 0);
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let dir = entry.path();
+        let Ok(environ) = std::fs::read(dir.join("environ")) else {
+            continue;
+        };
+        if !environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+            continue;
+        }
+        let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+        let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+        if argv0.ends_with(b"bwrap") {
+            bwrap += 1;
+        } else {
+            others += 1;
+        }
+    }
+    (bwrap, others)
+}
+
+fn spare_project(mark: &str) -> Project {
+    let project = Project::new();
+    project
+        .write(
+            "stack.yml",
+            &format!("provider:\n  name: openfaas\nfunctions:\n  spare:\n    lang: binary\n    handler: ./spare\n    image: spare:1\n    environment:\n      SPARE_MARK: {mark}\n"),
+        )
+        .install_executable(crate::harness::native_echo(), "spare/handler");
+    project
+}
+
+fn scale(platform: &Platform, name: &str, replicas: u64) {
+    let r = http()
+        .post(format!("{}/system/scale-function/{name}", platform.url))
+        .json(&serde_json::json!({"serviceName": name, "replicas": replicas}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202, "scale {name} to {replicas}");
+}
+
+#[test]
+fn a_function_at_zero_keeps_a_spare_sandbox_whose_program_starts_on_the_next_call() {
+    let platform = Platform::start_with(&["--sandbox", "on"]);
+    let mark = format!("spare-{}", std::process::id());
+    let project = spare_project(&mark);
+    ok(&platform.cli(project.path(), &["up"]));
+    scale(&platform, "spare", 0);
+    eventually("the replica is gone", Duration::from_secs(20), || {
+        status(&platform, "spare")["instances"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+    });
+    // The spare: bubblewrap has built the sandbox; the function's program has not started.
+    eventually("a spare sandbox is built", Duration::from_secs(10), || {
+        let (bwrap, others) = marked_processes(&mark);
+        bwrap >= 1 && others == 0
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        marked_processes(&mark).1,
+        0,
+        "the spare's program waits for a call"
+    );
+    let available = |s: &serde_json::Value| s["availableReplicas"].as_u64().unwrap_or(0);
+    assert_eq!(available(&status(&platform, "spare")), 0, "a spare is not a replica");
+
+    let r = http()
+        .post(format!("{}/function/spare", platform.url))
+        .body("hello")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().unwrap().contains("body=hello"));
+    assert_eq!(marked_processes(&mark).1, 1, "the program runs once");
+    let s = status(&platform, "spare");
+    assert_eq!(available(&s), 1, "{s}");
+
+    // Removing the function removes everything it ran, the spare included.
+    scale(&platform, "spare", 0);
+    eventually(
+        "a new spare after the next scale to zero",
+        Duration::from_secs(20),
+        || marked_processes(&mark).1 == 0 && marked_processes(&mark).0 >= 1,
+    );
+    let r = http()
+        .delete(format!("{}/system/functions", platform.url))
+        .json(&serde_json::json!({"functionName": "spare"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    eventually(
+        "no process of the function is left",
+        Duration::from_secs(20),
+        || marked_processes(&mark) == (0, 0),
+    );
+}
+
+#[test]
+fn spare_sandbox_off_leaves_nothing_running_at_zero() {
+    let platform = Platform::start_with(&["--sandbox", "on", "--spare-sandbox", "off"]);
+    let mark = format!("nospare-{}", std::process::id());
+    let project = spare_project(&mark);
+    ok(&platform.cli(project.path(), &["up"]));
+    assert_eq!(marked_processes(&mark).1, 1, "one replica runs");
+    scale(&platform, "spare", 0);
+    eventually(
+        "nothing of the function runs",
+        Duration::from_secs(20),
+        || marked_processes(&mark) == (0, 0),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(marked_processes(&mark), (0, 0));
+    let r = http()
+        .get(format!("{}/function/spare", platform.url))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "a start from zero still works");
+}

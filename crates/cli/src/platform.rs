@@ -37,6 +37,8 @@ pub struct PlatformOptions {
     pub workers: Option<WorkerConfig>,
     /// Whether replicas run sandboxed.
     pub sandbox: SandboxMode,
+    /// Whether a function scaled to zero keeps a spare sandboxed replica, not yet started.
+    pub spare_sandbox: bool,
     /// Whether `/system/*`, `/ui/*` and protected functions need the admin's credentials.
     pub auth: bool,
 }
@@ -216,6 +218,7 @@ impl Platform {
         config.ready_timeout = options.ready_timeout;
         config.max_exec_timeout = options.gateway.upstream_timeout;
         config.sandbox = sandbox_support(options.sandbox).await?;
+        config.spare_sandbox = options.spare_sandbox;
         let store = open_store(options.store.as_deref(), &options.data_dir).await?;
         let provider = LocalProvider::open(config, store.clone())
             .await

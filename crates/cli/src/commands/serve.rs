@@ -74,6 +74,13 @@ pub struct PlatformArgs {
           value_parser = on_off, action = clap::ArgAction::Set, num_args = 0..=1,
           default_missing_value = "on")]
     pub auth: bool,
+    /// With the sandbox, a function scaled to zero keeps one spare replica: its sandbox built,
+    /// its program not started (two small bubblewrap processes, no function code running). The
+    /// next call then waits only for the program to start. `off` makes the sandbox per start.
+    #[arg(long, env = "IRONFAAS_SPARE_SANDBOX", value_name = "on|off", default_value = "on",
+          value_parser = on_off, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "on")]
+    pub spare_sandbox: bool,
     /// The autoscaler removes replicas only when no recommendation of this window needed them.
     #[arg(long, env = "IRONFAAS_SCALE_DOWN_WINDOW", default_value = "30s", value_parser = duration_arg)]
     pub scale_down_window: Duration,
@@ -102,6 +109,7 @@ impl PlatformArgs {
             store: self.store.clone(),
             queue: self.queue.clone(),
             sandbox: self.sandbox,
+            spare_sandbox: self.spare_sandbox,
             auth: self.auth,
             workers: (self.async_workers > 0).then_some(WorkerConfig {
                 concurrency: self.async_workers,

@@ -30,6 +30,9 @@ pub(crate) struct Function {
     record: Mutex<FunctionRecord>,
     run: Mutex<Arc<RunSpec>>,
     slots: Mutex<Vec<Arc<Slot>>>,
+    /// A replica whose sandbox is built and whose program waits to start: kept while the
+    /// function is at zero, so the next call does not wait for a sandbox to be made.
+    spare: Mutex<Option<Arc<Slot>>>,
     next_slot: AtomicU64,
 }
 
@@ -53,6 +56,7 @@ impl Function {
             record: Mutex::new(record),
             run: Mutex::new(Arc::new(run)),
             slots: Mutex::new(Vec::new()),
+            spare: Mutex::new(None),
             next_slot: AtomicU64::new(1),
         });
         function.protect(&function.record().deployment);
@@ -107,28 +111,59 @@ impl Function {
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Starts `count` new replicas of `run`.
+    /// Starts `count` new replicas of `run`; the spare, when it runs `run`, is the first.
     pub fn add_slots(
         self: &Arc<Self>,
         count: u64,
         run: &Arc<RunSpec>,
         ctx: &SlotContext,
     ) -> Vec<Arc<Slot>> {
-        let added: Vec<Arc<Slot>> = (0..count)
-            .map(|_| {
+        let mut spare = None;
+        if count > 0
+            && let Some(s) = self.take_spare()
+        {
+            if Arc::ptr_eq(&s.run, run) {
+                s.release();
+                spare = Some(s);
+            } else {
+                tokio::spawn(async move { s.stop().await });
+            }
+        }
+        let fresh = count - u64::from(spare.is_some());
+        let added: Vec<Arc<Slot>> = spare
+            .into_iter()
+            .chain((0..fresh).map(|_| {
                 let n = self.next_slot.fetch_add(1, Ordering::Relaxed);
                 Slot::start(
                     format!("{}-{n}", self.key.name),
                     Arc::clone(run),
                     ctx.clone(),
                 )
-            })
+            }))
             .collect();
         self.slots
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend(added.iter().cloned());
         added
+    }
+
+    /// Builds a spare replica of `run` unless there is one.
+    pub fn keep_spare(self: &Arc<Self>, run: &Arc<RunSpec>, ctx: &SlotContext) {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.is_none() {
+            let n = self.next_slot.fetch_add(1, Ordering::Relaxed);
+            *spare = Some(Slot::start_spare(
+                format!("{}-{n}", self.key.name),
+                Arc::clone(run),
+                ctx.clone(),
+            ));
+        }
+    }
+
+    /// Takes the spare replica away (to start or to stop it).
+    pub fn take_spare(&self) -> Option<Arc<Slot>> {
+        self.spare.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// Takes the slots `pick` chooses out of routing and returns them (still running).

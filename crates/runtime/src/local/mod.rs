@@ -53,6 +53,9 @@ pub struct LocalConfig {
     pub max_exec_timeout: Duration,
     /// Replicas run sandboxed with this support; `None` runs them as plain processes.
     pub sandbox: Option<Arc<SandboxSupport>>,
+    /// With the sandbox: a function scaled to zero keeps one replica whose sandbox is built
+    /// and whose program waits to start, so a start from zero skips making the sandbox.
+    pub spare_sandbox: bool,
 }
 
 impl LocalConfig {
@@ -66,6 +69,7 @@ impl LocalConfig {
             stop_grace: Duration::from_secs(10),
             max_exec_timeout: Duration::from_secs(60),
             sandbox: None,
+            spare_sandbox: true,
         }
     }
 
@@ -263,7 +267,10 @@ impl LocalProvider {
                 .flat_map(|m| m.values().cloned())
                 .collect()
         };
-        let slots = all.iter().flat_map(|f| f.take_slots(|_| true)).collect();
+        let slots = all
+            .iter()
+            .flat_map(|f| f.take_slots(|_| true).into_iter().chain(f.take_spare()))
+            .collect();
         function::stop_all(slots).await;
     }
 }

@@ -15,7 +15,9 @@ impl LocalProvider {
         self.records.delete(key).map_err(|e| {
             ProviderError::Failed(format!("cannot delete the record of {key}: {e}"))
         })?;
-        stop_all(function.take_slots(|_| true)).await;
+        let mut slots = function.take_slots(|_| true);
+        slots.extend(function.take_spare());
+        stop_all(slots).await;
         function.logs.delete();
         tracing::info!("removed {key}");
         Ok(())

@@ -44,6 +44,9 @@ impl LocalProvider {
                 .collect();
             let taken = function.take_slots(|s| victims.iter().any(|v| Arc::ptr_eq(v, s)));
             tokio::spawn(stop_all(taken));
+            if replicas == 0 && self.config.sandbox.is_some() && self.config.spare_sandbox {
+                function.keep_spare(&function.run(), &self.slot_context(&function));
+            }
         }
         let record = function.update_record(|r| r.replicas = replicas);
         self.persist(key, &record).await?;

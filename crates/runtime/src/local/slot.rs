@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,7 +14,7 @@ use ironfaas_spec::timestamp::format_rfc3339;
 use ironfaas_spec::wire::InstanceStatus;
 use nix::sys::signal::Signal;
 use tokio::process::{Child, Command};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +25,7 @@ use super::runspec::RunSpec;
 use super::secrets::SecretStore;
 use crate::process::{isolate_group, signal_group};
 use crate::sandbox::{
-    Identity, SECRETS_DIR, Sandbox, SandboxSpec, SandboxSupport, UidAllocator, WORK_DIR,
+    Identity, SECRETS_DIR, Sandbox, SandboxSpec, SandboxSupport, StartGate, UidAllocator, WORK_DIR,
     prepare_owned_dir, write_secrets,
 };
 
@@ -116,6 +116,10 @@ pub(crate) struct Slot {
     outcome: watch::Sender<Outcome>,
     cancel: CancellationToken,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// A spare: its first process builds its sandbox and waits before the program starts,
+    /// until [`Slot::release`].
+    held: AtomicBool,
+    release: Notify,
 }
 
 /// A running replica process.
@@ -133,6 +137,22 @@ struct Running {
 impl Slot {
     /// Creates the slot and starts its task.
     pub fn start(name: String, run: Arc<RunSpec>, ctx: SlotContext) -> Arc<Slot> {
+        Slot::create(name, run, ctx, false)
+    }
+
+    /// Creates a spare: with the sandbox, its process builds the replica's sandbox and waits
+    /// there, before the program starts, until [`Slot::release`] (without the sandbox it
+    /// starts at once, like [`Slot::start`]).
+    pub fn start_spare(name: String, run: Arc<RunSpec>, ctx: SlotContext) -> Arc<Slot> {
+        Slot::create(name, run, ctx, true)
+    }
+
+    /// Lets a spare's program start.
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
+
+    fn create(name: String, run: Arc<RunSpec>, ctx: SlotContext, held: bool) -> Arc<Slot> {
         let slot = Arc::new(Slot {
             name,
             run,
@@ -148,6 +168,8 @@ impl Slot {
             outcome: watch::Sender::new(Outcome::Pending),
             cancel: CancellationToken::new(),
             task: Mutex::new(None),
+            held: AtomicBool::new(held),
+            release: Notify::new(),
         });
         let task = tokio::spawn(supervise(Arc::clone(&slot), ctx));
         *slot.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
@@ -339,7 +361,14 @@ impl Slot {
         Sandbox::new(support, spec).map_err(|e| e.to_string())
     }
 
-    fn spawn(&self, ctx: &SlotContext, endpoint: &Endpoint) -> Result<Running, String> {
+    /// Starts the replica's process; `held` (with the sandbox) builds the sandbox and returns
+    /// the gate its program waits behind.
+    fn spawn(
+        &self,
+        ctx: &SlotContext,
+        endpoint: &Endpoint,
+        held: bool,
+    ) -> Result<(Running, Option<StartGate>), String> {
         let run = &self.run;
         let pipe = ReadyPipe::new().map_err(|e| format!("cannot create the ready pipe: {e}"))?;
         let mut env = run.env.clone();
@@ -370,6 +399,7 @@ impl Slot {
             };
             env.push(("IRONFAAS_WORK_DIR".into(), dir.display().to_string()));
         }
+        let mut gate = None;
         let (mut cmd, sandbox) = match &ctx.config.sandbox {
             Some(support) => {
                 if !run.secrets.is_empty() {
@@ -380,9 +410,17 @@ impl Slot {
                     Endpoint::Tcp(_) => None,
                 };
                 let sandbox = self.sandbox(ctx, support, socket_dir)?;
-                let cmd = sandbox
-                    .command(&run.program, &run.args, &env)
-                    .map_err(|e| e.to_string())?;
+                let cmd = if held {
+                    let (cmd, held_gate) = sandbox
+                        .held_command(&run.program, &run.args, &env)
+                        .map_err(|e| e.to_string())?;
+                    gate = Some(held_gate);
+                    cmd
+                } else {
+                    sandbox
+                        .command(&run.program, &run.args, &env)
+                        .map_err(|e| e.to_string())?
+                };
                 (cmd, Some(sandbox))
             }
             None => {
@@ -426,14 +464,15 @@ impl Slot {
             s.endpoint = Some(endpoint.clone());
             s.started_at = Some(SystemTime::now());
         });
-        Ok(Running {
+        let running = Running {
             sandbox,
             ready_pipe,
             child,
             pid,
             endpoint: endpoint.clone(),
             output: [stdout, stderr],
-        })
+        };
+        Ok((running, gate))
     }
 }
 
@@ -546,11 +585,31 @@ async fn supervise(slot: Arc<Slot>, ctx: SlotContext) {
     let mut backoff = FIRST_BACKOFF;
     while !slot.cancel.is_cancelled() {
         let id = ctx.ids.fetch_add(1, Ordering::Relaxed);
+        let held = slot.held.swap(false, Ordering::Relaxed);
         let started = slot
             .endpoint(&ctx, id)
-            .and_then(|ep| slot.spawn(&ctx, &ep).inspect_err(|_| cleanup(&ep)));
+            .and_then(|ep| slot.spawn(&ctx, &ep, held).inspect_err(|_| cleanup(&ep)));
         let mut running = match started {
-            Ok(running) => running,
+            Ok((mut running, Some(gate))) => {
+                // A spare: its sandbox is built; the program starts when it is released.
+                tokio::select! {
+                    () = slot.release.notified() => {}
+                    () = slot.cancel.cancelled() => {
+                        drop(gate);
+                        terminate(&mut running, Duration::ZERO).await;
+                        cleanup(&running.endpoint);
+                        break;
+                    }
+                }
+                slot.with_state(|s| s.started_at = Some(SystemTime::now()));
+                // A gate that cannot open leaves bwrap without its filter: it exits, and the
+                // readiness wait below reports that and restarts the replica.
+                if let Err(e) = gate.open() {
+                    tracing::warn!("function {}: replica {}: {e}", ctx.function, slot.name);
+                }
+                running
+            }
+            Ok((running, None)) => running,
             Err(why) => {
                 slot.fail(why, &ctx);
                 slot.set_phase(Phase::Backoff, &ctx);

@@ -42,7 +42,12 @@ impl LocalProvider {
                  previous version keeps serving: {why}"
             )));
         }
-        let old = function.take_slots(|s| !is_fresh(s));
+        let mut old = function.take_slots(|s| !is_fresh(s));
+        // A spare of the previous version must not start later.
+        old.extend(function.take_spare());
+        if replicas == 0 && self.config.sandbox.is_some() && self.config.spare_sandbox {
+            function.keep_spare(&run, &self.slot_context(&function));
+        }
         function.set_run(run);
         function.protect(&d);
         let record = function.update_record(|r| {

@@ -62,7 +62,7 @@ use ironfaas_spec::wire::{FunctionResources, FunctionSpec};
 pub use cgroup::{Cgroup, CgroupRoot, CgroupVersion};
 pub use dirs::{prepare_owned_dir, write_secrets};
 pub use launch::Sandbox;
-pub use seccomp::seccomp_support;
+pub use seccomp::{StartGate, seccomp_support};
 pub use support::{SandboxSupport, try_bwrap};
 pub use uids::UidAllocator;
 pub use userns::user_namespaces;

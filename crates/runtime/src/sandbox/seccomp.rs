@@ -165,6 +165,34 @@ pub(crate) fn program_pipe() -> Result<OwnedFd, SandboxError> {
     Ok(OwnedFd::from(reader))
 }
 
+/// A pipe whose read end will get the filter when the returned gate opens. bwrap reads the
+/// filter after it has built the whole sandbox, right before it starts the program: until the
+/// gate opens, the sandbox waits there, ready.
+pub(crate) fn held_program_pipe() -> Result<(OwnedFd, StartGate), SandboxError> {
+    let program = program()?;
+    let (reader, writer) = std::io::pipe()
+        .map_err(|e| SandboxError(format!("cannot create a pipe for the seccomp filter: {e}")))?;
+    Ok((OwnedFd::from(reader), StartGate { writer, program }))
+}
+
+/// Starts a sandbox built ahead of time: see [`held_program_pipe`]. Dropping it unopened
+/// makes bwrap fail (an empty filter) instead of starting the program.
+#[derive(Debug)]
+pub struct StartGate {
+    writer: std::io::PipeWriter,
+    program: &'static [u8],
+}
+
+impl StartGate {
+    /// Hands bwrap its filter: the program starts.
+    pub fn open(mut self) -> Result<(), SandboxError> {
+        // A few KiB, well inside a pipe's buffer: this write does not block.
+        self.writer
+            .write_all(self.program)
+            .map_err(|e| SandboxError(format!("cannot pass the seccomp filter to bwrap: {e}")))
+    }
+}
+
 /// The filter as a BPF program, exported through a memory file: `seccomp_export_bpf_mem`
 /// exists only from libseccomp 2.6 on.
 fn export(filter: &ScmpFilterContext) -> Result<Vec<u8>, String> {
