@@ -65,9 +65,13 @@ def first_byte(port, function):
         conn.close()
 
 
-def measure(ctx, sandbox, runs):
-    """Per template, `runs` cold starts on a platform started with `--sandbox SANDBOX`."""
-    platform = ctx.platform(f"serve-sandbox-{sandbox}", ["--sandbox", sandbox])
+def measure(ctx, sandbox, runs, spare=True):
+    """Per template, `runs` cold starts on a platform started with `--sandbox SANDBOX` (and
+    `--spare-sandbox off` unless `spare`)."""
+    args = ["--sandbox", sandbox] + ([] if spare else ["--spare-sandbox", "off"])
+    if not spare:
+        sandbox = f"{sandbox}-no-spare"
+    platform = ctx.platform(f"serve-sandbox-{sandbox}", args)
     common.log(f"cold start (sandbox {sandbox}): building one function per template (the rust one compiles "
                "with cargo)")
     platform.up(project(os.path.join(ctx.work, f"sandbox-{sandbox}")))
@@ -109,6 +113,7 @@ def run(ctx):
     result = {"setup": {"runs": runs}, "templates": measure(ctx, "off", runs)}
     if sandbox_supported(ctx):
         result["sandboxed"] = measure(ctx, "on", runs)
+        result["sandboxed_no_spare"] = measure(ctx, "on", runs, spare=False)
     else:
         common.log("cold start: this machine cannot run the sandbox; measured plain processes only")
     return result
@@ -119,13 +124,16 @@ def variants(result):
     out = [("plain process", result["templates"])]
     if result.get("sandboxed"):
         out.append(("sandboxed", result["sandboxed"]))
+    if result.get("sandboxed_no_spare"):
+        out.append(("sandboxed, no spare", result["sandboxed_no_spare"]))
     return out
 
 
 def report(result):
     lines = [f"scale from zero to the first response byte, {result['setup']['runs']} runs per template; "
              "plain processes (`--sandbox off`) and, where this machine supports it, the sandbox "
-             "(`--sandbox on`, the default as root)",
+             "(`--sandbox on`, the default as root: a function at zero keeps a spare sandbox) and the "
+             "sandbox made per start (`--spare-sandbox off`)",
              "", "| template | replica | p50 | p99 | p25–p75 | min | max |", "|---|---|---:|---:|---:|---:|---:|"]
     for label, templates in variants(result):
         for lang, r in templates.items():
@@ -140,7 +148,8 @@ COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
 
 
 def charts(result, out_dir):
-    templates = {(f"{lang} ({'sandbox' if label == 'sandboxed' else 'plain'})"): (lang, r)
+    short = {"plain process": "plain", "sandboxed": "sandbox", "sandboxed, no spare": "sandbox, no spare"}
+    templates = {f"{lang} ({short[label]})": (lang, r)
                  for label, by in variants(result) for lang, r in by.items()}
     everything = [v for _, r in templates.values() for v in r["runs_ms"]]
     axis = svg.LogAxis(min(everything), max(everything))
