@@ -220,7 +220,11 @@ fn a_function_at_zero_keeps_a_spare_sandbox_whose_program_starts_on_the_next_cal
         "the spare's program waits for a call"
     );
     let available = |s: &serde_json::Value| s["availableReplicas"].as_u64().unwrap_or(0);
-    assert_eq!(available(&status(&platform, "spare")), 0, "a spare is not a replica");
+    assert_eq!(
+        available(&status(&platform, "spare")),
+        0,
+        "a spare is not a replica"
+    );
 
     let r = http()
         .post(format!("{}/function/spare", platform.url))
