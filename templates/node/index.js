@@ -30,6 +30,28 @@ const jsonLimit = parseSize('MAX_JSON_SIZE', process.env.MAX_JSON_SIZE || DEFAUL
 const rawLimit = parseSize('MAX_RAW_SIZE', process.env.MAX_RAW_SIZE || DEFAULT_LIMIT);
 const URLENCODED_PARAMETER_LIMIT = 1000;
 
+// A warm spare (`serve --spare-sandbox warm`): the platform sets IRONFAAS_START_FD and writes
+// one byte to it when a call needs this replica; until then node waits here, before the
+// function's code is loaded. End of file means the spare is not needed.
+function waitForStart() {
+  const fd = process.env.IRONFAAS_START_FD;
+  if (fd === undefined) return;
+  delete process.env.IRONFAAS_START_FD;
+  const buf = Buffer.alloc(1);
+  let n;
+  for (;;) {
+    try {
+      n = fs.readSync(Number(fd), buf, 0, 1, null);
+      break;
+    } catch (e) {
+      if (e.code !== 'EINTR' && e.code !== 'EAGAIN') throw e;
+    }
+  }
+  fs.closeSync(Number(fd));
+  if (n === 0) process.exit(0);
+}
+waitForStart();
+
 const handler = require('./function/handler');
 if (typeof handler !== 'function') {
   console.error('node: function/handler.js must export a function: module.exports = async (event, context) => ...');

@@ -654,8 +654,28 @@ def signal_ready():
             pass
 
 
+def wait_for_start():
+    """A warm spare (``serve --spare-sandbox warm``): the platform sets IRONFAAS_START_FD and
+    writes one byte to it when a call needs this replica; until then the interpreter waits
+    here, before the function's code is loaded. End of file means the spare is not needed."""
+    fd = os.environ.pop("IRONFAAS_START_FD", None)
+    if fd is None:
+        return
+    fd = int(fd)
+    while True:
+        try:
+            byte = os.read(fd, 1)
+            break
+        except InterruptedError:
+            continue
+    os.close(fd)
+    if not byte:
+        os._exit(0)
+
+
 def main():
     root = os.path.dirname(os.path.abspath(__file__))
+    wait_for_start()
     server = Server(load_handler(root))
     lsock, path, where = listen()
     tcp = lsock.family != _socket.AF_UNIX

@@ -278,3 +278,91 @@ fn spare_sandbox_off_leaves_nothing_running_at_zero() {
         .unwrap();
     assert_eq!(r.status(), 200, "a start from zero still works");
 }
+
+/// How many times the function's log says its handler module was loaded.
+fn loads(platform: &Platform, name: &str) -> usize {
+    http()
+        .get(format!(
+            "{}/system/logs?name={name}&tail=1000",
+            platform.url
+        ))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+        .matches("handler module loaded")
+        .count()
+}
+
+#[test]
+fn a_warm_spare_has_its_interpreter_started_and_loads_the_function_only_on_a_call() {
+    let platform = Platform::start_with(&["--sandbox", "on", "--spare-sandbox", "warm"]);
+    let mark = format!("warm-{}", std::process::id());
+    let project = Project::new();
+    project
+        .write(
+            "stack.yml",
+            &format!("provider:\n  name: openfaas\nfunctions:\n  warm:\n    lang: python3-http\n    handler: ./warm\n    image: warm:1\n    environment:\n      SPARE_MARK: {mark}\n"),
+        )
+        .write(
+            "warm/handler.py",
+            "import os\nprint('handler module loaded', flush=True)\n\ndef handle(event, context):\n    return 'start fd: %s' % os.environ.get('IRONFAAS_START_FD', 'unset')\n",
+        );
+    ok(&platform.cli(project.path(), &["up"]));
+    eventually(
+        "the first replica's load is logged",
+        Duration::from_secs(10),
+        || loads(&platform, "warm") == 1,
+    );
+    scale(&platform, "warm", 0);
+    // The warm spare: python has started in its sandbox and waits before loading the handler.
+    eventually("a warm spare is running", Duration::from_secs(20), || {
+        status(&platform, "warm")["instances"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+            && marked_processes(&mark).1 == 1
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        loads(&platform, "warm"),
+        1,
+        "the spare has not loaded the handler"
+    );
+
+    let r = http()
+        .get(format!("{}/function/warm", platform.url))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().unwrap(),
+        "start fd: unset",
+        "the runtime keeps the start descriptor from the function"
+    );
+    eventually(
+        "the call's replica loaded the handler",
+        Duration::from_secs(10),
+        || loads(&platform, "warm") == 2,
+    );
+    assert_eq!(marked_processes(&mark).1, 1, "the spare became the replica");
+
+    // Removing the function ends the waiting interpreter of the next spare too.
+    scale(&platform, "warm", 0);
+    eventually("a new warm spare", Duration::from_secs(20), || {
+        status(&platform, "warm")["instances"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+            && marked_processes(&mark).1 == 1
+    });
+    let r = http()
+        .delete(format!("{}/system/functions", platform.url))
+        .json(&serde_json::json!({"functionName": "warm"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    eventually(
+        "no process of the function is left",
+        Duration::from_secs(20),
+        || marked_processes(&mark) == (0, 0),
+    );
+}

@@ -96,6 +96,7 @@ impl Builder<'_> {
             fprocess: template.config.fprocess.clone(),
             environment: template.config.environment.clone(),
             built_at: format_rfc3339(SystemTime::now()),
+            start_fd: template.config.start_fd,
         }
         .write_to(&dir)
         .map_err(|e| io_failure("write the manifest into", &dir, e))?;

@@ -9,7 +9,7 @@ use ironfaas_gateway::asynchronous::WorkerConfig;
 use ironfaas_gateway::auth::Credentials;
 use ironfaas_gateway::{Backends, GatewayConfig};
 use ironfaas_queue::{EmbeddedQueue, NatsOptions, NatsQueue, Queue};
-use ironfaas_runtime::local::{LocalConfig, LocalProvider};
+use ironfaas_runtime::local::{LocalConfig, LocalProvider, SpareMode};
 use ironfaas_runtime::sandbox::SandboxSupport;
 use ironfaas_store::{FunctionStore, local_store_dir};
 use tokio::sync::oneshot;
@@ -37,8 +37,8 @@ pub struct PlatformOptions {
     pub workers: Option<WorkerConfig>,
     /// Whether replicas run sandboxed.
     pub sandbox: SandboxMode,
-    /// Whether a function scaled to zero keeps a spare sandboxed replica, not yet started.
-    pub spare_sandbox: bool,
+    /// What a sandboxed function scaled to zero keeps ready for its next start.
+    pub spare_sandbox: SpareSandbox,
     /// Whether `/system/*`, `/ui/*` and protected functions need the admin's credentials.
     pub auth: bool,
 }
@@ -106,6 +106,28 @@ pub enum SandboxMode {
     On,
     /// Never: replicas are plain processes that see what the platform sees.
     Off,
+}
+
+/// What a sandboxed function scaled to zero keeps ready (`--spare-sandbox`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpareSandbox {
+    /// One replica whose sandbox is built and whose program waits to start.
+    On,
+    /// Nothing: the next call waits for the sandbox to be made.
+    Off,
+    /// As `on`, and the runtime of templates that support it (python3-http, node) has started
+    /// too and waits before loading the function (a few MiB more per function at zero).
+    Warm,
+}
+
+impl From<SpareSandbox> for SpareMode {
+    fn from(mode: SpareSandbox) -> SpareMode {
+        match mode {
+            SpareSandbox::On => SpareMode::On,
+            SpareSandbox::Off => SpareMode::Off,
+            SpareSandbox::Warm => SpareMode::Warm,
+        }
+    }
 }
 
 /// The sandbox support to run replicas with, per `mode`.
@@ -218,7 +240,7 @@ impl Platform {
         config.ready_timeout = options.ready_timeout;
         config.max_exec_timeout = options.gateway.upstream_timeout;
         config.sandbox = sandbox_support(options.sandbox).await?;
-        config.spare_sandbox = options.spare_sandbox;
+        config.spare = options.spare_sandbox.into();
         let store = open_store(options.store.as_deref(), &options.data_dir).await?;
         let provider = LocalProvider::open(config, store.clone())
             .await

@@ -100,6 +100,12 @@ pub struct TemplateConfig {
     /// faas-cli's `mount_ssh`; accepted and ignored.
     #[serde(default)]
     pub mount_ssh: bool,
+    /// The template's runtime honours `IRONFAAS_START_FD`: when the variable is set, it gets
+    /// ready to load the function (interpreter started, its own modules imported), then
+    /// waits for one byte on that descriptor before it loads the function's code and listens
+    /// (and exits at end of file). `serve --spare-sandbox warm` keeps such a spare waiting.
+    #[serde(default)]
+    pub start_fd: bool,
 }
 
 /// A named set of packages (faas-cli `build_options`).

@@ -41,6 +41,7 @@ fn main() -> Result<()> {
         fprocess: "python3 index.py".into(),
         environment: BTreeMap::from([("LOG_LEVEL".into(), "info".into())]),
         built_at: "2026-01-01T00:00:00Z".into(),
+        start_fd: false,
     }
     .write_to(root)?;
     fs::create_dir_all(root.join("function/lib"))?;

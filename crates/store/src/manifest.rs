@@ -33,6 +33,9 @@ pub struct Manifest {
     /// When the bundle was built (RFC 3339).
     #[serde(default)]
     pub built_at: String,
+    /// The template's runtime honours `IRONFAAS_START_FD` (see the template's `start_fd`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub start_fd: bool,
 }
 
 /// Why a manifest could not be read.
@@ -109,6 +112,7 @@ mod tests {
             fprocess: "python3 index.py".into(),
             environment: BTreeMap::new(),
             built_at: String::new(),
+            start_fd: true,
         };
         m.write_to(dir.path()).unwrap();
         assert_eq!(Manifest::read_from(dir.path()).unwrap(), m);

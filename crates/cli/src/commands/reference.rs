@@ -372,7 +372,10 @@ pub fn markdown() -> String {
          or `PORT` and `HOST` for templates that listen on TCP) and, unless \
          `readonly_root_filesystem: true`, `IRONFAAS_WORK_DIR` (a writable folder kept across \
          restarts); the watchdog also gets `IRONFAAS_READY_FD`, the pipe it reports readiness \
-         on.",
+         on. A warm spare (`serve --spare-sandbox warm`) of a template whose template.yml says \
+         `start_fd: true` (python3-http, node) gets `IRONFAAS_START_FD`: its runtime starts, \
+         then waits for one byte on that descriptor before it loads the function's code (end of \
+         file: it exits).",
         FUNCTION_ENV,
     );
     key_section(

@@ -8,7 +8,7 @@ use ironfaas_gateway::GatewayConfig;
 
 use super::{DataDirArgs, duration_arg, size_arg};
 use crate::failure::CmdResult;
-use crate::platform::{Platform, PlatformOptions, SandboxMode, shutdown_signal};
+use crate::platform::{Platform, PlatformOptions, SandboxMode, SpareSandbox, shutdown_signal};
 use ironfaas_gateway::asynchronous::WorkerConfig;
 
 /// Options of the platform, shared by `serve` and `up`.
@@ -76,11 +76,11 @@ pub struct PlatformArgs {
     pub auth: bool,
     /// With the sandbox, a function scaled to zero keeps one spare replica: its sandbox built,
     /// its program not started (two small bubblewrap processes, no function code running). The
-    /// next call then waits only for the program to start. `off` makes the sandbox per start.
-    #[arg(long, env = "IRONFAAS_SPARE_SANDBOX", value_name = "on|off", default_value = "on",
-          value_parser = on_off, action = clap::ArgAction::Set, num_args = 0..=1,
-          default_missing_value = "on")]
-    pub spare_sandbox: bool,
+    /// next call then waits only for the program to start. `off` makes the sandbox per start;
+    /// `warm` also starts the runtime of templates that support it (python3-http, node), which
+    /// then waits before loading the function's code.
+    #[arg(long, env = "IRONFAAS_SPARE_SANDBOX", value_enum, default_value = "on")]
+    pub spare_sandbox: SpareSandbox,
     /// The autoscaler removes replicas only when no recommendation of this window needed them.
     #[arg(long, env = "IRONFAAS_SCALE_DOWN_WINDOW", default_value = "30s", value_parser = duration_arg)]
     pub scale_down_window: Duration,

@@ -53,9 +53,20 @@ pub struct LocalConfig {
     pub max_exec_timeout: Duration,
     /// Replicas run sandboxed with this support; `None` runs them as plain processes.
     pub sandbox: Option<Arc<SandboxSupport>>,
-    /// With the sandbox: a function scaled to zero keeps one replica whose sandbox is built
-    /// and whose program waits to start, so a start from zero skips making the sandbox.
-    pub spare_sandbox: bool,
+    /// With the sandbox: what a function scaled to zero keeps ready for its next start.
+    pub spare: SpareMode,
+}
+
+/// What a sandboxed function scaled to zero keeps ready for its next start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpareMode {
+    /// Nothing: the next start makes the sandbox.
+    Off,
+    /// One replica whose sandbox is built and whose program waits to start.
+    On,
+    /// Like `On`, and for templates with `start_fd` (python3-http, node) the program has
+    /// started too and waits before it loads the function's code.
+    Warm,
 }
 
 impl LocalConfig {
@@ -69,7 +80,7 @@ impl LocalConfig {
             stop_grace: Duration::from_secs(10),
             max_exec_timeout: Duration::from_secs(60),
             sandbox: None,
-            spare_sandbox: true,
+            spare: SpareMode::On,
         }
     }
 

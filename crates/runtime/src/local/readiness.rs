@@ -100,37 +100,60 @@ pub(crate) async fn probe(endpoint: &Endpoint, path: &str) -> io::Result<u16> {
 /// The environment variable naming the file descriptor a replica may write one byte to as
 /// soon as it accepts connections; the platform then routes to it without waiting for a probe.
 pub(crate) const READY_FD_ENV: &str = "IRONFAAS_READY_FD";
-/// A pipe on which a starting replica says "ready".
-pub(crate) struct ReadyPipe {
-    read: std::os::fd::OwnedFd,
-    write: std::os::fd::OwnedFd,
+/// The environment variable naming the file descriptor a warm spare's runtime waits on (one
+/// byte: load the function and listen; end of file: exit) when its template has `start_fd`.
+pub(crate) const START_FD_ENV: &str = "IRONFAAS_START_FD";
+
+/// A pipe between the platform and a replica: the replica inherits one end under the number
+/// an environment variable names, the platform keeps the other.
+pub(crate) struct ChildPipe {
+    keep: std::os::fd::OwnedFd,
+    give: std::os::fd::OwnedFd,
+    var: &'static str,
 }
 
-impl ReadyPipe {
-    /// A new pipe (both ends close-on-exec in this process).
-    pub(crate) fn new() -> io::Result<ReadyPipe> {
+/// The ready pipe: the replica writes, the platform reads.
+pub(crate) type ReadyPipe = ChildPipe;
+
+impl ChildPipe {
+    /// A new ready pipe (both ends close-on-exec in this process, non-blocking).
+    pub(crate) fn new() -> io::Result<ChildPipe> {
         let (read, write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
-        Ok(ReadyPipe { read, write })
+        Ok(ChildPipe {
+            keep: read,
+            give: write,
+            var: READY_FD_ENV,
+        })
     }
 
-    /// The `IRONFAAS_READY_FD` variable for the child: the write end's descriptor number.
+    /// A new start pipe: the platform writes, the replica reads (blocking, in the replica).
+    pub(crate) fn start() -> io::Result<ChildPipe> {
+        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        Ok(ChildPipe {
+            keep: write,
+            give: read,
+            var: START_FD_ENV,
+        })
+    }
+
+    /// The variable for the child: the number of the end it inherits.
     pub(crate) fn env(&self) -> (String, String) {
         use std::os::fd::AsRawFd;
-        (READY_FD_ENV.to_string(), self.write.as_raw_fd().to_string())
+        (self.var.to_string(), self.give.as_raw_fd().to_string())
     }
 
-    /// Lets the child started by `cmd` keep the write end across exec (it keeps its number).
+    /// Lets the child started by `cmd` keep its end across exec (it keeps its number).
     /// Add this after any other pre-exec step that closes descriptors.
     pub(crate) fn give_to(&self, cmd: &mut tokio::process::Command) {
         use std::os::fd::AsRawFd;
-        let write = self.write.as_raw_fd();
+        let give = self.give.as_raw_fd();
         #[allow(unsafe_code)]
         // SAFETY: runs between fork and exec and only calls fcntl on a descriptor number taken
         // before the fork; it allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::fcntl(write, libc::F_SETFD, 0) < 0 {
+                if libc::fcntl(give, libc::F_SETFD, 0) < 0 {
                     return Err(io::Error::last_os_error());
                 }
                 Ok(())
@@ -138,10 +161,16 @@ impl ReadyPipe {
         }
     }
 
-    /// After the child started: closes this process's write end and returns the read end.
+    /// After the child started: closes this process's copy of the child's end and returns
+    /// the platform's end.
+    pub(crate) fn into_kept(self) -> std::os::fd::OwnedFd {
+        drop(self.give);
+        self.keep
+    }
+
+    /// After the child started, for the ready pipe: the read end, to await.
     pub(crate) fn into_receiver(self) -> io::Result<tokio::net::unix::pipe::Receiver> {
-        drop(self.write);
-        tokio::net::unix::pipe::Receiver::from_owned_fd(self.read)
+        tokio::net::unix::pipe::Receiver::from_owned_fd(self.into_kept())
     }
 }
 

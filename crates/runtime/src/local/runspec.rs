@@ -51,6 +51,9 @@ pub(crate) struct RunSpec {
     pub network: bool,
     /// Whether replicas get a private writable work dir (`readOnlyRootFilesystem: false`).
     pub writable: bool,
+    /// Whether the program honours `IRONFAAS_START_FD` (the template's runtime, started with
+    /// the template's own command).
+    pub start_fd: bool,
 }
 
 fn env_value<'a>(d: &'a FunctionDeployment, manifest: &'a Manifest, key: &str) -> Option<&'a str> {
@@ -105,7 +108,8 @@ impl RunSpec {
                 )
             })?,
         };
-        let fprocess = if d.spec.env_process.trim().is_empty() {
+        let own_command = d.spec.env_process.trim().is_empty();
+        let fprocess = if own_command {
             &manifest.fprocess
         } else {
             &d.spec.env_process
@@ -188,6 +192,7 @@ impl RunSpec {
             resources,
             network,
             writable: !d.spec.read_only_root_filesystem,
+            start_fd: manifest.start_fd && own_command && !mode.forks(),
         })
     }
 
@@ -213,6 +218,7 @@ mod tests {
             fprocess: fprocess.into(),
             environment: BTreeMap::from([("PYTHONUNBUFFERED".to_string(), "1".to_string())]),
             built_at: String::new(),
+            start_fd: false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! process, waits until it answers, offers it to the gateway, restarts it with back-off when
 //! it ends, and on stop drains it before terminating it.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,11 +19,11 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::LocalConfig;
 use super::logs::{LogStore, capture};
-use super::readiness::{ReadyPipe, wait_ready_or_signal};
+use super::readiness::{ChildPipe, ReadyPipe, wait_ready_or_signal};
 use super::runspec::RunSpec;
 use super::secrets::SecretStore;
+use super::{LocalConfig, SpareMode};
 use crate::process::{isolate_group, signal_group};
 use crate::sandbox::{
     Identity, SECRETS_DIR, Sandbox, SandboxSpec, SandboxSupport, StartGate, UidAllocator, WORK_DIR,
@@ -120,6 +121,25 @@ pub(crate) struct Slot {
     /// until [`Slot::release`].
     held: AtomicBool,
     release: Notify,
+}
+
+/// What a spare's program waits behind.
+enum Gate {
+    /// bwrap waits for its seccomp filter: the program has not started.
+    Sandbox(StartGate),
+    /// The program has started and waits for a byte on its `IRONFAAS_START_FD`.
+    Program(std::os::fd::OwnedFd),
+}
+
+impl Gate {
+    fn open(self) -> Result<(), String> {
+        match self {
+            Gate::Sandbox(gate) => gate.open().map_err(|e| e.to_string()),
+            Gate::Program(fd) => std::fs::File::from(fd)
+                .write_all(b"s")
+                .map_err(|e| format!("cannot tell the waiting program to start: {e}")),
+        }
+    }
 }
 
 /// A running replica process.
@@ -368,12 +388,21 @@ impl Slot {
         ctx: &SlotContext,
         endpoint: &Endpoint,
         held: bool,
-    ) -> Result<(Running, Option<StartGate>), String> {
+    ) -> Result<(Running, Option<Gate>), String> {
         let run = &self.run;
         let pipe = ReadyPipe::new().map_err(|e| format!("cannot create the ready pipe: {e}"))?;
         let mut env = run.env.clone();
         env.push(("HOSTNAME".into(), self.name.clone()));
         env.push(pipe.env());
+        // A warm spare: the program starts now and waits on its start pipe.
+        let start_pipe = if held && run.start_fd && ctx.config.spare == SpareMode::Warm {
+            let start =
+                ChildPipe::start().map_err(|e| format!("cannot create the start pipe: {e}"))?;
+            env.push(start.env());
+            Some(start)
+        } else {
+            None
+        };
         match endpoint {
             Endpoint::Unix(path) => {
                 let _ = std::fs::remove_file(path);
@@ -443,6 +472,9 @@ impl Slot {
             .stderr(Stdio::piped());
         isolate_group(&mut cmd);
         pipe.give_to(&mut cmd);
+        if let Some(start) = &start_pipe {
+            start.give_to(&mut cmd);
+        }
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", run.program.display()))?;
@@ -471,6 +503,15 @@ impl Slot {
             pid,
             endpoint: endpoint.clone(),
             output: [stdout, stderr],
+        };
+        let gate = match (gate, start_pipe) {
+            (Some(sandbox_gate), Some(start)) => {
+                // Let the program start at once; it waits on the start pipe.
+                sandbox_gate.open().map_err(|e| e.to_string())?;
+                Some(Gate::Program(start.into_kept()))
+            }
+            (Some(sandbox_gate), None) => Some(Gate::Sandbox(sandbox_gate)),
+            (None, _) => None,
         };
         Ok((running, gate))
     }

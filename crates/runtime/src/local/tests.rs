@@ -52,6 +52,7 @@ async fn provider_with_image(data: &Path, image: &str) -> Arc<LocalProvider> {
         fprocess: "python3 server.py".into(),
         environment: BTreeMap::new(),
         built_at: String::new(),
+        start_fd: false,
     }
     .write_to(src.path())
     .unwrap();
