@@ -626,3 +626,37 @@ describe('node template start-up', { timeout: 30000 }, () => {
     }
   });
 });
+
+describe('node template warm start', { timeout: 30000 }, () => {
+  it('waits on IRONFAAS_START_FD before loading the handler, then serves', async () => {
+    const marker = path.join(os.tmpdir(), `ironfaas-node-start-${process.pid}`);
+    fs.rmSync(marker, { force: true });
+    const { tmp, bundle } = makeBundle(
+      `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x');\n` +
+      "module.exports = async () => process.env.IRONFAAS_START_FD || 'unset';\n");
+    const sockPath = path.join(tmp, 'fn.sock');
+    const proc = spawn(process.execPath, ['index.js'], {
+      cwd: bundle,
+      env: { ...process.env, IRONFAAS_SOCKET: sockPath, IRONFAAS_START_FD: '3' },
+      stdio: ['ignore', 'ignore', 'inherit', 'pipe'],
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(proc.exitCode, null);
+      assert.equal(fs.existsSync(marker), false, 'handler loaded before the byte');
+      assert.equal(fs.existsSync(sockPath), false, 'listening before the byte');
+      proc.stdio[3].write('s');
+      const deadline = Date.now() + 10000;
+      while (!fs.existsSync(sockPath) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const r = await call(sockPath, { path: '/' });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), 'unset', 'the start descriptor is not left to the handler');
+    } finally {
+      proc.kill('SIGKILL');
+      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.rmSync(marker, { force: true });
+    }
+  });
+});

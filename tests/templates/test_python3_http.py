@@ -548,5 +548,51 @@ class TestTcpListen(unittest.TestCase):
         self.assertEqual(json.loads(data.split(b"\r\n\r\n", 1)[1])["path"], "/tcp")
 
 
+class TestStartFd(unittest.TestCase):
+    """A warm spare: with IRONFAAS_START_FD the runtime waits before loading the handler."""
+
+    def start(self, tmp):
+        bundle = make_bundle(tmp, "import os\nopen(os.path.join(os.environ['MARK_DIR'], 'loaded'), 'w').close()\n"
+                                  "def handle(event, context):\n    return os.environ.get('IRONFAAS_START_FD', 'unset')\n")
+        sock = os.path.join(tmp, "fn.sock")
+        read_end, write_end = os.pipe()
+        env = dict(os.environ, IRONFAAS_SOCKET=sock, IRONFAAS_START_FD=str(read_end), MARK_DIR=tmp)
+        proc = subprocess.Popen([sys.executable, "index.py"], cwd=bundle, env=env, pass_fds=(read_end,),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(read_end)
+        self.addCleanup(lambda: (proc.poll() is None and proc.kill(), proc.wait()))
+        return proc, sock, write_end
+
+    def test_waits_for_the_byte_then_loads_and_serves(self):
+        tmp = tempfile.mkdtemp(prefix="ironfaas-py-start-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        proc, sock, go = self.start(tmp)
+        time.sleep(0.5)
+        self.assertIsNone(proc.poll())
+        self.assertFalse(os.path.exists(os.path.join(tmp, "loaded")), "handler loaded before the byte")
+        self.assertFalse(os.path.exists(sock), "listening before the byte")
+        os.write(go, b"s")
+        os.close(go)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        c = Client(sock)
+        try:
+            r = c.request("GET", "/")
+        finally:
+            c.close()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"unset", "the start descriptor is not left to the handler")
+
+    def test_end_of_file_exits_without_loading(self):
+        tmp = tempfile.mkdtemp(prefix="ironfaas-py-start-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        proc, _, go = self.start(tmp)
+        time.sleep(0.2)
+        os.close(go)
+        self.assertEqual(proc.wait(10), 0)
+        self.assertFalse(os.path.exists(os.path.join(tmp, "loaded")))
+
+
 if __name__ == "__main__":
     unittest.main()
