@@ -176,6 +176,21 @@ fn marked_processes(mark: &str) -> (usize, usize) {
     (bwrap, others)
 }
 
+/// Removes the function and waits until none of its processes (spare included) is left.
+fn remove_leaves_nothing(platform: &Platform, name: &str, mark: &str) {
+    let r = http()
+        .delete(format!("{}/system/functions", platform.url))
+        .json(&serde_json::json!({"functionName": name}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    eventually(
+        "no process of the function is left",
+        Duration::from_secs(20),
+        || marked_processes(mark) == (0, 0),
+    );
+}
+
 fn spare_project(mark: &str) -> Project {
     let project = Project::new();
     project
@@ -244,17 +259,7 @@ fn a_function_at_zero_keeps_a_spare_sandbox_whose_program_starts_on_the_next_cal
         Duration::from_secs(20),
         || marked_processes(&mark).1 == 0 && marked_processes(&mark).0 >= 1,
     );
-    let r = http()
-        .delete(format!("{}/system/functions", platform.url))
-        .json(&serde_json::json!({"functionName": "spare"}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    eventually(
-        "no process of the function is left",
-        Duration::from_secs(20),
-        || marked_processes(&mark) == (0, 0),
-    );
+    remove_leaves_nothing(&platform, "spare", &mark);
 }
 
 #[test]
@@ -354,15 +359,5 @@ fn a_warm_spare_has_its_interpreter_started_and_loads_the_function_only_on_a_cal
             .is_none_or(|a| a.is_empty())
             && marked_processes(&mark).1 == 1
     });
-    let r = http()
-        .delete(format!("{}/system/functions", platform.url))
-        .json(&serde_json::json!({"functionName": "warm"}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    eventually(
-        "no process of the function is left",
-        Duration::from_secs(20),
-        || marked_processes(&mark) == (0, 0),
-    );
+    remove_leaves_nothing(&platform, "warm", &mark);
 }
