@@ -17,6 +17,10 @@ use clap::Parser;
 
 use crate::commands::Command;
 
+/// mimalloc instead of glibc's malloc: the gateway allocates and frees small buffers per call.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// ironfaas: self-hosted Functions-as-a-Service in one binary. It speaks the OpenFaaS API and
 /// stack.yml.
 #[derive(Debug, Parser)]
