@@ -155,8 +155,14 @@ fn a_replica_that_never_gets_ready_gives_503_after_the_bounded_wait() {
 
 /// The processes whose environment holds `mark`: (bubblewrap processes, others).
 fn marked_processes(mark: &str) -> (usize, usize) {
+    let (bwrap, others) = marked_pids(mark);
+    (bwrap.len(), others.len())
+}
+
+/// The pids of the processes whose environment holds `mark`: (bubblewrap's, others).
+fn marked_pids(mark: &str) -> (Vec<i32>, Vec<i32>) {
     let needle = format!("SPARE_MARK={mark}");
-    let (mut bwrap, mut others) = (0, 0);
+    let (mut bwrap, mut others) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let dir = entry.path();
         let Ok(environ) = std::fs::read(dir.join("environ")) else {
@@ -165,12 +171,19 @@ fn marked_processes(mark: &str) -> (usize, usize) {
         if !environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
             continue;
         }
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
         let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
         let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
         if argv0.ends_with(b"bwrap") {
-            bwrap += 1;
+            bwrap.push(pid);
         } else {
-            others += 1;
+            others.push(pid);
         }
     }
     (bwrap, others)
@@ -234,6 +247,17 @@ fn a_function_at_zero_keeps_a_spare_sandbox_whose_program_starts_on_the_next_cal
         0,
         "the spare's program waits for a call"
     );
+    // A spare whose processes die is made again, still waiting.
+    let (killed, _) = marked_pids(&mark);
+    for pid in &killed {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    eventually("the spare is made again", Duration::from_secs(10), || {
+        let (bwrap, others) = marked_pids(&mark);
+        !bwrap.is_empty() && bwrap.iter().all(|p| !killed.contains(p)) && others.is_empty()
+    });
     let available = |s: &serde_json::Value| s["availableReplicas"].as_u64().unwrap_or(0);
     assert_eq!(
         available(&status(&platform, "spare")),

@@ -167,8 +167,9 @@ impl Slot {
         Slot::create(name, run, ctx, true)
     }
 
-    /// Lets a spare's program start.
+    /// Lets a spare's program start (and every later start of this slot go straight on).
     pub fn release(&self) {
+        self.held.store(false, Ordering::Relaxed);
         self.release.notify_one();
     }
 
@@ -626,7 +627,9 @@ async fn supervise(slot: Arc<Slot>, ctx: SlotContext) {
     let mut backoff = FIRST_BACKOFF;
     while !slot.cancel.is_cancelled() {
         let id = ctx.ids.fetch_add(1, Ordering::Relaxed);
-        let held = slot.held.swap(false, Ordering::Relaxed);
+        // A spare stays held (a failed or ended spare is made again, still waiting) until it
+        // is released.
+        let held = slot.held.load(Ordering::Relaxed);
         let started = slot
             .endpoint(&ctx, id)
             .and_then(|ep| slot.spawn(&ctx, &ep, held).inspect_err(|_| cleanup(&ep)));
@@ -635,6 +638,27 @@ async fn supervise(slot: Arc<Slot>, ctx: SlotContext) {
                 // A spare: its sandbox is built; the program starts when it is released.
                 tokio::select! {
                     () = slot.release.notified() => {}
+                    status = running.child.wait() => {
+                        // The waiting process ended (killed, or bwrap failed): make it again.
+                        drop(gate);
+                        flush_output(&mut running).await;
+                        if let Some(sandbox) = &running.sandbox {
+                            sandbox.kill();
+                        }
+                        cleanup(&running.endpoint);
+                        let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
+                        // Not a failed start: nobody waits for a spare yet.
+                        tracing::warn!(
+                            "function {}: spare {} ended while waiting ({status}); making it again",
+                            ctx.function, slot.name
+                        );
+                        slot.set_phase(Phase::Backoff, &ctx);
+                        if !pause_or_stop(&slot, backoff).await {
+                            break;
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
                     () = slot.cancel.cancelled() => {
                         drop(gate);
                         terminate(&mut running, Duration::ZERO).await;
