@@ -323,6 +323,17 @@ fn loads(platform: &Platform, name: &str) -> usize {
         .count()
 }
 
+/// Scales `warm` to zero and waits until no replica is left and its spare's interpreter runs.
+fn scale_to_a_warm_spare(platform: &Platform, mark: &str) {
+    scale(platform, "warm", 0);
+    eventually("a warm spare is running", Duration::from_secs(20), || {
+        status(platform, "warm")["instances"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+            && marked_processes(mark).1 == 1
+    });
+}
+
 #[test]
 fn a_warm_spare_has_its_interpreter_started_and_loads_the_function_only_on_a_call() {
     let platform = Platform::start_with(&["--sandbox", "on", "--spare-sandbox", "warm"]);
@@ -343,14 +354,8 @@ fn a_warm_spare_has_its_interpreter_started_and_loads_the_function_only_on_a_cal
         Duration::from_secs(10),
         || loads(&platform, "warm") == 1,
     );
-    scale(&platform, "warm", 0);
     // The warm spare: python has started in its sandbox and waits before loading the handler.
-    eventually("a warm spare is running", Duration::from_secs(20), || {
-        status(&platform, "warm")["instances"]
-            .as_array()
-            .is_none_or(|a| a.is_empty())
-            && marked_processes(&mark).1 == 1
-    });
+    scale_to_a_warm_spare(&platform, &mark);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         loads(&platform, "warm"),
@@ -376,12 +381,6 @@ fn a_warm_spare_has_its_interpreter_started_and_loads_the_function_only_on_a_cal
     assert_eq!(marked_processes(&mark).1, 1, "the spare became the replica");
 
     // Removing the function ends the waiting interpreter of the next spare too.
-    scale(&platform, "warm", 0);
-    eventually("a new warm spare", Duration::from_secs(20), || {
-        status(&platform, "warm")["instances"]
-            .as_array()
-            .is_none_or(|a| a.is_empty())
-            && marked_processes(&mark).1 == 1
-    });
+    scale_to_a_warm_spare(&platform, &mark);
     remove_leaves_nothing(&platform, "warm", &mark);
 }

@@ -250,6 +250,12 @@ impl LocalProvider {
             .insert(function.key.name.clone(), function);
     }
 
+    /// Whether a function scaled down to zero keeps a spare: with the sandbox, unless spares
+    /// are off.
+    fn keeps_spares(&self) -> bool {
+        self.config.sandbox.is_some() && self.config.spare != SpareMode::Off
+    }
+
     /// Saves `record` durably (two fsyncs) on a blocking thread, so the replicas this change
     /// started get the runtime's workers meanwhile (a start from zero does not wait for it).
     async fn persist(

@@ -7,8 +7,8 @@ use ironfaas_spec::names::FunctionRef;
 use ironfaas_spec::provider::ProviderError;
 use ironfaas_spec::scaling::{LABEL_MAX, ScalePolicy};
 
+use super::LocalProvider;
 use super::function::stop_all;
-use super::{LocalProvider, SpareMode};
 
 impl LocalProvider {
     pub(super) async fn scale_function(
@@ -44,8 +44,7 @@ impl LocalProvider {
                 .collect();
             let taken = function.take_slots(|s| victims.iter().any(|v| Arc::ptr_eq(v, s)));
             tokio::spawn(stop_all(taken));
-            if replicas == 0 && self.config.sandbox.is_some() && self.config.spare != SpareMode::Off
-            {
+            if replicas == 0 && self.keeps_spares() {
                 function.keep_spare(&function.run(), &self.slot_context(&function));
             }
         }

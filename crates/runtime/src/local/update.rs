@@ -7,7 +7,6 @@ use std::sync::Arc;
 use ironfaas_spec::provider::ProviderError;
 use ironfaas_spec::wire::FunctionDeployment;
 
-use super::SpareMode;
 use super::function::{await_ready, stop_all};
 use super::{LocalProvider, checked_ref};
 
@@ -46,7 +45,7 @@ impl LocalProvider {
         let mut old = function.take_slots(|s| !is_fresh(s));
         // A spare of the previous version must not start later.
         old.extend(function.take_spare());
-        if replicas == 0 && self.config.sandbox.is_some() && self.config.spare != SpareMode::Off {
+        if replicas == 0 && self.keeps_spares() {
             function.keep_spare(&run, &self.slot_context(&function));
         }
         function.set_run(run);
