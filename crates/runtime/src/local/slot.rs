@@ -160,9 +160,10 @@ impl Slot {
         Slot::create(name, run, ctx, false)
     }
 
-    /// Creates a spare: with the sandbox, its process builds the replica's sandbox and waits
-    /// there, before the program starts, until [`Slot::release`] (without the sandbox it
-    /// starts at once, like [`Slot::start`]).
+    /// Creates a spare that waits until [`Slot::release`]: a warm one (`--spare-sandbox warm`,
+    /// a template with `start_fd`) with its program started, before it loads the function;
+    /// another with its sandbox built, before the program starts (without the sandbox such a
+    /// spare starts at once, like [`Slot::start`]).
     pub fn start_spare(name: String, run: Arc<RunSpec>, ctx: SlotContext) -> Arc<Slot> {
         Slot::create(name, run, ctx, true)
     }
@@ -382,8 +383,7 @@ impl Slot {
         Sandbox::new(support, spec).map_err(|e| e.to_string())
     }
 
-    /// Starts the replica's process; `held` (with the sandbox) builds the sandbox and returns
-    /// the gate its program waits behind.
+    /// Starts the replica's process; for a `held` spare also returns the gate it waits behind.
     fn spawn(
         &self,
         ctx: &SlotContext,
@@ -395,7 +395,8 @@ impl Slot {
         let mut env = run.env.clone();
         env.push(("HOSTNAME".into(), self.name.clone()));
         env.push(pipe.env());
-        // A warm spare: the program starts now and waits on its start pipe.
+        // A warm spare: the program starts now and waits on its start pipe (so its sandbox is
+        // not held); any other spare is held by its sandbox, before the program starts.
         let start_pipe = if held && run.start_fd && ctx.config.spare == SpareMode::Warm {
             let start =
                 ChildPipe::start().map_err(|e| format!("cannot create the start pipe: {e}"))?;
@@ -429,6 +430,7 @@ impl Slot {
             };
             env.push(("IRONFAAS_WORK_DIR".into(), dir.display().to_string()));
         }
+        let hold_sandbox = held && start_pipe.is_none();
         let mut gate = None;
         let (mut cmd, sandbox) = match &ctx.config.sandbox {
             Some(support) => {
@@ -440,11 +442,11 @@ impl Slot {
                     Endpoint::Tcp(_) => None,
                 };
                 let sandbox = self.sandbox(ctx, support, socket_dir)?;
-                let cmd = if held {
+                let cmd = if hold_sandbox {
                     let (cmd, held_gate) = sandbox
                         .held_command(&run.program, &run.args, &env)
                         .map_err(|e| e.to_string())?;
-                    gate = Some(held_gate);
+                    gate = Some(Gate::Sandbox(held_gate));
                     cmd
                 } else {
                     sandbox
@@ -505,15 +507,9 @@ impl Slot {
             endpoint: endpoint.clone(),
             output: [stdout, stderr],
         };
-        let gate = match (gate, start_pipe) {
-            (Some(sandbox_gate), Some(start)) => {
-                // Let the program start at once; it waits on the start pipe.
-                sandbox_gate.open().map_err(|e| e.to_string())?;
-                Some(Gate::Program(start.into_kept()))
-            }
-            (Some(sandbox_gate), None) => Some(Gate::Sandbox(sandbox_gate)),
-            (None, _) => None,
-        };
+        if let Some(start) = start_pipe {
+            gate = Some(Gate::Program(start.into_kept()));
+        }
         Ok((running, gate))
     }
 }
@@ -564,6 +560,20 @@ async fn flush_output(running: &mut Running) {
     for reader in &mut running.output {
         let _ = tokio::time::timeout(Duration::from_millis(200), reader).await;
     }
+}
+
+/// After the replica's process ended: its last output, whatever it forked, its sandbox and its
+/// endpoint.
+async fn clear_after_exit(running: &mut Running) {
+    flush_output(running).await;
+    // Whatever it forked goes with it.
+    if let Some(pid) = running.pid {
+        signal_group(pid, Signal::SIGKILL);
+    }
+    if let Some(sandbox) = &running.sandbox {
+        sandbox.kill();
+    }
+    cleanup(&running.endpoint);
 }
 
 fn cleanup(endpoint: &Endpoint) {
@@ -641,11 +651,7 @@ async fn supervise(slot: Arc<Slot>, ctx: SlotContext) {
                     status = running.child.wait() => {
                         // The waiting process ended (killed, or bwrap failed): make it again.
                         drop(gate);
-                        flush_output(&mut running).await;
-                        if let Some(sandbox) = &running.sandbox {
-                            sandbox.kill();
-                        }
-                        cleanup(&running.endpoint);
+                        clear_after_exit(&mut running).await;
                         let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
                         // Not a failed start: nobody waits for a spare yet.
                         tracing::warn!(
@@ -733,15 +739,7 @@ async fn supervise(slot: Arc<Slot>, ctx: SlotContext) {
             status = running.child.wait() => {
                 backend.drain();
                 slot.set_phase(Phase::Backoff, &ctx);
-                flush_output(&mut running).await;
-                // Whatever it forked goes with it.
-                if let Some(pid) = running.pid {
-                    signal_group(pid, Signal::SIGKILL);
-                }
-                if let Some(sandbox) = &running.sandbox {
-                    sandbox.kill();
-                }
-                cleanup(&running.endpoint);
+                clear_after_exit(&mut running).await;
                 let mut status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
                 if let Some(reason) = running.sandbox.as_ref().and_then(Sandbox::exit_reason) {
                     status = format!("{status}, {reason}");
