@@ -14,6 +14,9 @@ pub(super) const NOT_BEFORE: &str = "Ironfaas-Not-Before";
 pub(super) const LAST_ERROR: &str = "Ironfaas-Last-Error";
 /// When a dead letter was stored, unix ms.
 pub(super) const DEAD_AT: &str = "Ironfaas-Dead-At";
+/// The revision the job's state record had when this copy was published: the lease taken from
+/// the copy replaces the record only if it is still at that revision.
+pub(super) const RECORD_REV: &str = "Ironfaas-Record-Rev";
 
 /// Ready jobs of `f`: `PREFIX.NAMESPACE.NAME.ready`.
 pub(super) fn ready_subject(prefix: &str, f: &FunctionRef) -> String {
@@ -123,9 +126,25 @@ pub(super) fn header_str(headers: Option<&HeaderMap>, name: &str) -> String {
 pub(super) struct Stored {
     /// What operators see.
     pub record: JobRecord,
-    /// The dead letter's sequence in the dead-letter stream.
+    /// The dead letter's sequence in the dead-letter stream (kept while a replay is under
+    /// way, so that a replay cut short can be done again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_seq: Option<u64>,
+    /// While running: the jobs-stream sequence of the copy whose lease this is (a redelivery
+    /// of that copy takes the lease over; another copy of the job is stale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seq: Option<u64>,
+}
+
+impl Stored {
+    /// A record with no dead letter and no lease.
+    pub fn of(record: JobRecord) -> Stored {
+        Stored {
+            record,
+            dead_seq: None,
+            lease_seq: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,26 +5,37 @@
 //!   acked), subjects `ironfaas.jobs.NAMESPACE.NAME.ready` (jobs to run) and
 //!   `ironfaas.jobs.NAMESPACE.NAME.retry` (jobs waiting for a later attempt, with an
 //!   `Ironfaas-Not-Before` header). Each message is the encoded job; `Ironfaas-Attempts` says
-//!   how many attempts came before that copy. `Nats-Msg-Id` is the job id, so JetStream drops
-//!   a duplicate within its duplicate window.
+//!   how many attempts came before that copy, `Ironfaas-Record-Rev` the revision of the job's
+//!   state record when the copy was published. `Nats-Msg-Id` is the job id and that revision,
+//!   so JetStream drops a duplicate within its duplicate window.
 //! - Two durable pull consumers per function, `NAMESPACE_NAME_ready` and
 //!   `NAMESPACE_NAME_retry`, created on first use. Their `AckWait` is the lease period;
-//!   `extend` sends an in-progress ack (which restarts the period), `ack` is a confirmed ack,
-//!   a lease that runs out is redelivered by JetStream and counted as a new attempt. Workers
-//!   should use one lease period: a lease call with another one updates the consumer, and
-//!   JetStream then applies it to every pending message of that function, and `extend`
-//!   always restarts the consumer's period (its `lease_for` is not used).
+//!   `extend` sends an in-progress ack (which restarts the period), a lease that runs out is
+//!   redelivered by JetStream and counted as a new attempt. Workers should use one lease
+//!   period: a lease call with another one updates the consumer, and JetStream then applies it
+//!   to every pending message of that function, and `extend` always restarts the consumer's
+//!   period (its `lease_for` is not used).
 //! - `retry_later` publishes a copy to the `.retry` subject and acks the original. A lease
-//!   call moves retry copies whose time has come to `.ready`, and NAKs the others with the
-//!   delay left (NAK with delay works on nats-server 2.9).
+//!   call moves retry copies whose time has come to `.ready` (at most once per poll interval
+//!   per function), and NAKs the others with the delay left (NAK with delay works on
+//!   nats-server 2.9).
 //! - Stream `IRONFAAS_DEAD` (file storage, limits retention), subjects
 //!   `ironfaas.dead.NAMESPACE.NAME`: dead letters with `Ironfaas-Last-Error`; removed when
 //!   replayed or deleted.
 //! - Key-value bucket `IRONFAAS_JOB_STATE`: one JSON record per job id (what `get` shows),
-//!   also the idempotency check beyond the duplicate window and the lease check (each lease
-//!   writes the record and keeps its revision; ack, retry and dead-letter update it only if
-//!   the revision is unchanged, else the lease was lost). Records expire after
-//!   [`NatsOptions::record_retention`].
+//!   kept for [`NatsOptions::record_retention`] after its last change. It is also what keeps a
+//!   job to one run:
+//!   - `enqueue` creates the record (a record that exists means a duplicate id), then publishes
+//!     the copy. A duplicate id whose job is still queued is published again under the same
+//!     message id, which completes an enqueue cut short between the two steps.
+//!   - A lease replaces the record (state running, naming the copy's stream sequence) only if
+//!     it is still at the copy's `Ironfaas-Record-Rev`, and keeps the new revision; `ack`,
+//!     `retry_later` and `dead_letter` replace it only if it is still at that revision (else
+//!     the lease was lost). When the record has moved on, the copy is still leased if the job
+//!     is queued (sent again, replayed) or running from this same copy (redelivered after a
+//!     lease ran out); otherwise the copy is stale (a second copy, or a redelivery after the
+//!     job ended and its ack was lost) and is dropped. So a job costs four writes (record,
+//!     copy, lease, end) and a plain ack.
 //!
 //! Functions are found from the stream's subjects (refreshed at most every
 //! [`NatsOptions::discovery_interval`]); an idle `lease` polls every
@@ -51,6 +62,7 @@ use async_nats::jetstream::{self, Context, Message};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::future::join_all;
 use ironfaas_spec::names::FunctionRef;
 use tokio::sync::Mutex;
 
@@ -61,9 +73,9 @@ use crate::job::{
 };
 use crate::queue::{Lease, LeaseToken, Queue, validate};
 use layout::{
-    ATTEMPTS, DEAD_AT, Kind, LAST_ERROR, NOT_BEFORE, Stored, consumer_name, dead_subject,
-    header_str, header_u64, one_line, parse_dead_subject, parse_job_subject, ready_subject,
-    record_key, retry_subject,
+    ATTEMPTS, DEAD_AT, Kind, LAST_ERROR, NOT_BEFORE, RECORD_REV, Stored, consumer_name,
+    dead_subject, header_str, header_u64, one_line, parse_dead_subject, parse_job_subject,
+    ready_subject, record_key, retry_subject,
 };
 
 /// Settings of the NATS JetStream queue.
@@ -148,6 +160,8 @@ struct Functions {
     known: Vec<FunctionRef>,
     refreshed: Option<Instant>,
     consumers: HashMap<(FunctionRef, Kind), (PullConsumer, Duration)>,
+    /// When each function's retry copies were last looked at.
+    retries_checked: HashMap<FunctionRef, Instant>,
 }
 
 /// Jobs per subject kind, from the stream's subject counts.
@@ -256,6 +270,48 @@ impl NatsQueue {
             .map_err(|e| self.err(operation, e))
     }
 
+    /// Publishes a copy of job `id` for its first attempt, made when its record was at
+    /// `revision`. The message id is the job id and that revision, so that publishing it again
+    /// for the same record (a re-sent enqueue) stores one copy, while a job whose record was
+    /// made anew (replayed, or deleted and enqueued again) gets a new one.
+    async fn publish_first_attempt(
+        &self,
+        operation: &'static str,
+        id: &str,
+        function: &FunctionRef,
+        revision: u64,
+        payload: Bytes,
+    ) -> Result<(), QueueError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ATTEMPTS, "0");
+        headers.insert(RECORD_REV, revision.to_string().as_str());
+        self.publish(
+            operation,
+            ready_subject(self.prefix(), function),
+            &format!("{id}/{revision}"),
+            headers,
+            payload,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// An enqueue of an id that has a record. A job still queued is published again under the
+    /// same message id: JetStream keeps one copy within its duplicate window, and the copy
+    /// replaces a lost one (an enqueue cut short between its record and its publish); beyond
+    /// the window a second copy is stale once either has been leased.
+    async fn enqueue_again(&self, job: &Job, key: &str) -> Result<Enqueued, QueueError> {
+        if let Some((stored, revision)) = self.load(key).await?
+            && stored.record.state == JobState::Queued
+            && stored.dead_seq.is_none()
+        {
+            let payload = codec::encode(job).into();
+            self.publish_first_attempt("storing a job", &job.id, &job.function, revision, payload)
+                .await?;
+        }
+        Ok(Enqueued::Duplicate)
+    }
+
     async fn load(&self, key: &str) -> Result<Option<(Stored, u64)>, QueueError> {
         let entry = self
             .inner
@@ -285,26 +341,43 @@ impl NatsQueue {
             .map_err(|e| self.err("writing a job record", e))
     }
 
-    /// Replaces the record only if it is still at `revision`; otherwise the lease is lost.
+    /// Writes the record only if it is still at `revision` (0: only if there is none);
+    /// `None` if it has changed since.
+    async fn replace(
+        &self,
+        key: &str,
+        stored: &Stored,
+        revision: u64,
+    ) -> Result<Option<u64>, QueueError> {
+        let value = serde_json::to_vec(stored).map_err(|e| self.err("encoding a record", e))?;
+        match self.inner.kv.update(key, value.into(), revision).await {
+            Ok(rev) => Ok(Some(rev)),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+            Err(e) => Err(self.err("writing a job record", e)),
+        }
+    }
+
+    /// Writes the record if the key has none (or only a deletion marker); `None` if it has one.
+    async fn create(&self, key: &str, stored: &Stored) -> Result<Option<u64>, QueueError> {
+        let value = serde_json::to_vec(stored).map_err(|e| self.err("encoding a record", e))?;
+        match self.inner.kv.create(key, value.into()).await {
+            Ok(rev) => Ok(Some(rev)),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(self.err("writing a job record", e)),
+        }
+    }
+
+    /// Replaces the record only if it is still at the lease's revision; otherwise the lease is
+    /// lost.
     async fn update(
         &self,
         lease: &NatsLease,
         id: &str,
         stored: &Stored,
     ) -> Result<u64, QueueError> {
-        let value = serde_json::to_vec(stored).map_err(|e| self.err("encoding a record", e))?;
-        match self
-            .inner
-            .kv
-            .update(&lease.key, value.into(), lease.revision)
-            .await
-        {
-            Ok(rev) => Ok(rev),
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                Err(QueueError::LeaseLost { id: id.to_string() })
-            }
-            Err(e) => Err(self.err("updating a job record", e)),
-        }
+        self.replace(&lease.key, stored, lease.revision)
+            .await?
+            .ok_or_else(|| QueueError::LeaseLost { id: id.to_string() })
     }
 
     fn nats_lease(lease: &Lease) -> Result<&NatsLease, QueueError> {
@@ -417,12 +490,23 @@ impl NatsQueue {
     }
 
     /// Moves `f`'s retry copies whose time has come to its ready subject; NAKs the others with
-    /// the delay left.
+    /// the delay left. A retry copy is moved up to one poll interval after its time.
     async fn move_due_retries(
         &self,
         f: &FunctionRef,
         lease_for: Duration,
     ) -> Result<(), QueueError> {
+        {
+            // At most once per poll interval: a busy worker pool leases often, and an empty
+            // fetch costs a round trip each time.
+            let mut functions = self.inner.functions.lock().await;
+            let now = Instant::now();
+            let last = functions.retries_checked.get(f).copied();
+            if last.is_some_and(|t| now.duration_since(t) < self.inner.options.poll_interval) {
+                return Ok(());
+            }
+            functions.retries_checked.insert(f.clone(), now);
+        }
         let consumer = self.consumer(f, Kind::Retry, lease_for).await?;
         let now = now_ms();
         for msg in self.fetch(&consumer, 256).await? {
@@ -449,6 +533,10 @@ impl NatsQueue {
             headers.insert(
                 LAST_ERROR,
                 header_str(msg.headers.as_ref(), LAST_ERROR).as_str(),
+            );
+            headers.insert(
+                RECORD_REV,
+                header_str(msg.headers.as_ref(), RECORD_REV).as_str(),
             );
             self.publish(
                 "moving a retry to the ready jobs",
@@ -499,10 +587,7 @@ impl NatsQueue {
             let (stored, revision) = match self.load(&key).await? {
                 Some((s, r)) => (s, r),
                 None => {
-                    let s = Stored {
-                        record,
-                        dead_seq: None,
-                    };
+                    let s = Stored::of(record);
                     let r = self.put(&key, &s).await?;
                     (s, r)
                 }
@@ -517,20 +602,31 @@ impl NatsQueue {
                 .await?;
             return Ok(None);
         }
+        let seq = stream_seq(&msg);
         let mut record = record_of(&job, now);
         record.state = JobState::Running {
             attempt,
             since: now,
         };
-        let revision = self
-            .put(
-                &key,
-                &Stored {
-                    record,
-                    dead_seq: None,
-                },
-            )
-            .await?;
+        let running = Stored {
+            lease_seq: Some(seq),
+            ..Stored::of(record)
+        };
+        let published_at = header_u64(msg.headers.as_ref(), RECORD_REV);
+        let revision = match self.replace(&key, &running, published_at).await? {
+            Some(revision) => revision,
+            None => match self.take_over(&key, &running, seq).await? {
+                Some(revision) => revision,
+                None => {
+                    // Another copy of the job has it, or it has ended: this copy is stale.
+                    tracing::debug!(id = %job.id, seq, "NATS queue: stale copy of a job dropped");
+                    msg.ack_with(AckKind::Term)
+                        .await
+                        .map_err(|e| self.err("dropping a stale job copy", e))?;
+                    return Ok(None);
+                }
+            },
+        };
         Ok(Some(Lease {
             job,
             token: LeaseToken::Nats(Box::new(NatsLease {
@@ -539,6 +635,38 @@ impl NatsQueue {
                 revision,
             })),
         }))
+    }
+
+    /// The record changed after the copy at `seq` was published: the lease is still this
+    /// copy's when the job is queued (a re-sent enqueue, a replay) or was running from this
+    /// same copy (a redelivery after a lease ran out). `None` when the copy is stale.
+    async fn take_over(
+        &self,
+        key: &str,
+        running: &Stored,
+        seq: u64,
+    ) -> Result<Option<u64>, QueueError> {
+        for _ in 0..3 {
+            let written = match self.load(key).await? {
+                None => self.create(key, running).await?,
+                Some((stored, revision)) => {
+                    let ours = match stored.record.state {
+                        JobState::Queued => true,
+                        JobState::Running { .. } => stored.lease_seq.is_none_or(|s| s == seq),
+                        _ => false,
+                    };
+                    if !ours {
+                        return Ok(None);
+                    }
+                    self.replace(key, running, revision).await?
+                }
+            };
+            if written.is_some() {
+                return Ok(written);
+            }
+        }
+        // Written by someone else between each look: whoever wrote it has the job.
+        Ok(None)
     }
 
     /// Records the job as dead (if the lease still holds), stores the dead letter, acks.
@@ -557,10 +685,7 @@ impl NatsQueue {
             at: now,
         };
         record.updated_at = now;
-        let mut stored = Stored {
-            record,
-            dead_seq: None,
-        };
+        let mut stored = Stored::of(record);
         self.update(&lease, &job.id, &stored).await?;
         let mut headers = HeaderMap::new();
         headers.insert(ATTEMPTS, attempts.to_string().as_str());
@@ -627,10 +752,21 @@ impl NatsQueue {
                 if msgs.len() < want {
                     exhausted[i] = true;
                 }
-                for msg in msgs {
-                    if let Some(lease) = self.take(msg).await? {
-                        *room = room.saturating_sub(1);
-                        leased.push(lease);
+                // Each take writes the job's record: one round trip per job, made at once.
+                let taken = join_all(msgs.into_iter().map(|msg| self.take(msg))).await;
+                for result in taken {
+                    match result {
+                        Ok(Some(lease)) => {
+                            *room = room.saturating_sub(1);
+                            leased.push(lease);
+                        }
+                        Ok(None) => {}
+                        // Leases already taken are handed out; the failed message comes back
+                        // when its lease runs out.
+                        Err(e) if !leased.is_empty() => {
+                            tracing::warn!("NATS queue: cannot lease a job: {e}");
+                        }
+                        Err(e) => return Err(e),
                     }
                 }
             }
@@ -666,36 +802,17 @@ impl Queue for NatsQueue {
     async fn enqueue(&self, job: Job) -> Result<Enqueued, QueueError> {
         validate(&job)?;
         let key = record_key(&job.id);
-        if self.load(&key).await?.is_some() {
-            return Ok(Enqueued::Duplicate);
-        }
-        let mut headers = HeaderMap::new();
-        headers.insert(ATTEMPTS, "0");
-        let ack = self
-            .publish(
-                "storing a job",
-                ready_subject(self.prefix(), &job.function),
-                &job.id,
-                headers,
-                codec::encode(&job).into(),
-            )
-            .await?;
-        let stored = Stored {
-            record: record_of(&job, now_ms()),
-            dead_seq: None,
+        // The record first: creating it is the idempotency check, and its revision goes with
+        // the copy so that the lease taken from it needs no read.
+        let Some(revision) = self
+            .create(&key, &Stored::of(record_of(&job, now_ms())))
+            .await?
+        else {
+            return self.enqueue_again(&job, &key).await;
         };
-        if ack.duplicate {
-            // An earlier enqueue of this id got as far as the stream; make sure its record exists.
-            let value =
-                serde_json::to_vec(&stored).map_err(|e| self.err("encoding a record", e))?;
-            match self.inner.kv.create(&key, value.into()).await {
-                Ok(_) => {}
-                Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
-                Err(e) => return Err(self.err("writing a job record", e)),
-            }
-            return Ok(Enqueued::Duplicate);
-        }
-        self.put(&key, &stored).await?;
+        let payload = codec::encode(&job).into();
+        self.publish_first_attempt("storing a job", &job.id, &job.function, revision, payload)
+            .await?;
         let mut functions = self.inner.functions.lock().await;
         if !functions.known.contains(&job.function) {
             functions.known.push(job.function.clone());
@@ -752,17 +869,12 @@ impl Queue for NatsQueue {
                 finished_at: now,
             },
         };
-        self.update(
-            nats,
-            &lease.job.id,
-            &Stored {
-                record,
-                dead_seq: None,
-            },
-        )
-        .await?;
+        self.update(nats, &lease.job.id, &Stored::of(record))
+            .await?;
+        // A plain ack: the record already says the job ended, so a copy delivered again
+        // because this ack was lost is dropped as stale.
         nats.message
-            .double_ack()
+            .ack()
             .await
             .map_err(|e| self.err("acknowledging a job", e))
     }
@@ -782,31 +894,27 @@ impl Queue for NatsQueue {
             next_at,
             last_error: error.clone(),
         };
-        self.update(
-            nats,
-            &lease.job.id,
-            &Stored {
-                record,
-                dead_seq: None,
-            },
-        )
-        .await?;
+        let revision = self
+            .update(nats, &lease.job.id, &Stored::of(record))
+            .await?;
         let mut headers = HeaderMap::new();
         headers.insert(ATTEMPTS, lease.job.attempt.to_string().as_str());
         headers.insert(NOT_BEFORE, next_at.to_string().as_str());
         headers.insert(LAST_ERROR, one_line(&error).as_str());
+        headers.insert(RECORD_REV, revision.to_string().as_str());
         let mut job = lease.job.clone();
         job.attempt = 0;
         self.publish(
             "storing a retry",
             retry_subject(self.prefix(), &job.function),
-            &format!("{}/retry/{}", job.id, stream_seq(&nats.message)),
+            &format!("{}/retry/{revision}", job.id),
             headers,
             codec::encode(&job).into(),
         )
         .await?;
+        // The record says retrying: a copy delivered again because this ack was lost is stale.
         nats.message
-            .double_ack()
+            .ack()
             .await
             .map_err(|e| self.err("acknowledging a retried job", e))
     }
@@ -869,25 +977,23 @@ impl Queue for NatsQueue {
             .get_raw_message(seq)
             .await
             .map_err(|e| self.err("reading a dead letter", e))?;
-        let mut headers = HeaderMap::new();
-        headers.insert(ATTEMPTS, "0");
-        self.publish(
-            "replaying a dead letter",
-            ready_subject(self.prefix(), &stored.record.function),
-            &format!("{id}/replay/{seq}"),
-            headers,
-            msg.payload,
-        )
-        .await?;
+        let function = stored.record.function.clone();
         let mut record = stored.record;
         record.state = JobState::Queued;
         record.updated_at = now_ms();
-        self.put(
-            &key,
-            &Stored {
-                record,
-                dead_seq: None,
-            },
+        // Queued, still naming its dead letter until that is removed: a replay cut short can
+        // be done again.
+        let queued = Stored {
+            dead_seq: Some(seq),
+            ..Stored::of(record)
+        };
+        let revision = self.put(&key, &queued).await?;
+        self.publish_first_attempt(
+            "replaying a dead letter",
+            id,
+            &function,
+            revision,
+            msg.payload,
         )
         .await?;
         self.inner
@@ -960,7 +1066,8 @@ impl NatsQueue {
         let Some((stored, _)) = self.load(key).await? else {
             return Err(QueueError::NotFound { id: id.to_string() });
         };
-        if !matches!(stored.record.state, JobState::DeadLettered { .. }) {
+        let replaying = stored.record.state == JobState::Queued && stored.dead_seq.is_some();
+        if !replaying && !matches!(stored.record.state, JobState::DeadLettered { .. }) {
             return Err(QueueError::NotDeadLettered {
                 id: id.to_string(),
                 state: stored.record.state.name(),

@@ -42,9 +42,14 @@ pub fn test_options() -> NatsOptions {
 
 /// Connects, retrying while the server's JetStream is starting.
 pub async fn connect(url: &str) -> NatsQueue {
+    connect_with(url, test_options()).await
+}
+
+/// Connects with `options`, retrying while the server's JetStream is starting.
+pub async fn connect_with(url: &str, options: NatsOptions) -> NatsQueue {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        match NatsQueue::connect(url, test_options()).await {
+        match NatsQueue::connect(url, options.clone()).await {
             Ok(q) => return q,
             Err(e) if Instant::now() < deadline => {
                 eprintln!("waiting for nats-server: {e}");

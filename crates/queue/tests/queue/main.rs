@@ -1,10 +1,12 @@
 //! The queue's tests: one conformance suite run against both backends, and the durability
-//! tests (SIGKILL of an enqueuing process, SIGKILL and restart of nats-server).
+//! tests (SIGKILL of an enqueuing process, SIGKILL and restart of nats-server), and the NATS
+//! backend's handling of extra copies of a job.
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 mod durability;
+mod nats_copies;
 mod suite;
 
 /// Instantiates each suite test once per backend.
