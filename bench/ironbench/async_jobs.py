@@ -1,5 +1,6 @@
 """Asynchronous calls: how fast the gateway stores them, and how many it makes per second from
-end to end, with the embedded queue and with NATS JetStream (a nats-server of our own).
+end to end, with the embedded queue and with NATS JetStream (a nats-server of our own, as
+installed and with GOMAXPROCS=1).
 
 The function is the native echo (a no-op that answers at once), pinned to one replica. The
 clients are `wrk -t1 -c64` POSTing 2-byte JSON bodies to /async-function/echo with an
@@ -71,17 +72,24 @@ class Callbacks:
         return len(self.ok) + self.other
 
 
+# The queues measured: the embedded one, NATS JetStream as installed, and NATS JetStream with its
+# Go runtime on one thread (GOMAXPROCS=1), a tuning for a nats-server sharing a small machine with
+# the gateway (docs/operations.md).
+BACKENDS = {"embedded": None, "nats": {}, "nats, GOMAXPROCS=1": {"GOMAXPROCS": "1"}}
+
+
 def start(ctx, name, backend, args=()):
     """A platform with the backend's queue (and its own nats-server for NATS)."""
-    if backend == "embedded":
+    env = BACKENDS[backend]
+    if env is None:
         return ctx.platform(name, list(args)), None
-    nats = ctx.own(common.NatsServer(ctx.work))
+    nats = ctx.own(common.NatsServer(ctx.work, env))
     return ctx.platform(name, [*args, "--queue", nats.url]), nats
 
 
 def run(ctx):
     common.require("wrk", "nginx", "rustc")
-    backends = ["embedded", "nats"]
+    backends = list(BACKENDS)
     common.require("nats-server")
     duration = 2 if ctx.quick else 10
     connections = 64
@@ -95,7 +103,8 @@ def run(ctx):
     results = {}
     for backend in backends:
         # The accept path alone.
-        platform, nats = start(ctx, f"async-{backend}-noworkers", backend, ["--async-workers", "0"])
+        slug = backend.split(",")[0] + ("-tuned" if "," in backend else "")
+        platform, nats = start(ctx, f"async-{slug}-noworkers", backend, ["--async-workers", "0"])
         platform.up(project)
         url = f"{platform.url}/async-function/echo"
         common.wrk(url, 4, 1, ctx.work, setup_lua=lua)  # warm up
@@ -106,7 +115,7 @@ def run(ctx):
         ctx.release(platform, nats)
 
         # End to end.
-        platform, nats = start(ctx, f"async-{backend}", backend)
+        platform, nats = start(ctx, f"async-{slug}", backend)
         platform.up(project)
         url = f"{platform.url}/async-function/echo"
         rounds = []

@@ -346,13 +346,14 @@ class Nginx:
 class NatsServer:
     """nats-server with JetStream on a free loopback port and a temp store dir."""
 
-    def __init__(self, work):
+    def __init__(self, work, env=None):
         binary = find_tool("nats-server")
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         store = tempfile.mkdtemp(prefix="nats-", dir=work)
         self.proc = subprocess.Popen([binary, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", store],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env={**os.environ, **(env or {})})
         deadline = time.time() + 15
         while True:
             try:
