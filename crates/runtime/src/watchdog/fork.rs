@@ -4,7 +4,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -48,7 +48,7 @@ pub(super) async fn run(
         _ => {
             let stdin = child.stdin.take();
             tokio::spawn(copy_body(body, stdin));
-            streaming(config, child, slot)
+            streaming(config, child, slot).await
         }
     }
 }
@@ -77,8 +77,15 @@ fn with_content_type(
     response
 }
 
-/// Streams stdout back as it is written; the status is 200 because it is sent first.
-fn streaming(config: &WatchdogConfig, mut child: Child, slot: Slot) -> Response<WatchdogBody> {
+/// Streams stdout back as it is written, with status 200. The answer starts with the first
+/// output (or the end of the process), as OpenFaaS's of-watchdog sends its headers on the first
+/// write: a process that reads its whole body before writing is answered only once it has, so
+/// a body cut off by the gateway (over `--max-body`) is refused there rather than answered.
+async fn streaming(
+    config: &WatchdogConfig,
+    mut child: Child,
+    slot: Slot,
+) -> Response<WatchdogBody> {
     let stdout = child.stdout.take();
     let pid = child.id();
     let exec_timeout = config.exec_timeout;
@@ -101,7 +108,11 @@ fn streaming(config: &WatchdogConfig, mut child: Child, slot: Slot) -> Response<
     });
     let body = match stdout {
         Some(stdout) => {
-            let frames = ReaderStream::new(stdout).map_ok(Frame::data);
+            let mut output = ReaderStream::new(stdout);
+            let first = output.next().await;
+            let frames = futures_util::stream::iter(first)
+                .chain(output)
+                .map_ok(Frame::data);
             BodyExt::boxed(StreamBody::new(frames))
         }
         None => Full::new(Bytes::new()).map_err(|e| match e {}).boxed(),

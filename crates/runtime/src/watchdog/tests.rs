@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 
 use super::*;
 use crate::testutil::{unix_request, wait_for_socket};
@@ -65,6 +66,36 @@ async fn streaming_passes_body_and_cgi_env() {
     assert_eq!(body, "POST /sub/p x=1 hello\nABC");
     stop.send(()).unwrap();
     task.await.unwrap();
+}
+
+/// A streaming answer starts with the process's first output, not before it (so a process that
+/// reads its whole body first answers only once it has), and the rest still streams after it.
+#[tokio::test]
+async fn streaming_answers_with_the_first_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "sleep 0.4; echo first; sleep 0.5; echo second\n";
+    let (sock, _stop, _task) = start(config(dir.path(), script, &[])).await;
+    let stream = tokio::net::UnixStream::connect(&sock).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let started = Instant::now();
+    let response = sender.send_request(post("/", "")).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "answered {:?} after the call, before the process wrote anything",
+        started.elapsed()
+    );
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(
+        first, "first\n",
+        "the first output comes alone, before the rest"
+    );
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(rest, "second\n");
 }
 
 #[tokio::test]
