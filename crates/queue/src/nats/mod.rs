@@ -615,7 +615,7 @@ impl NatsQueue {
         let published_at = header_u64(msg.headers.as_ref(), RECORD_REV);
         let revision = match self.replace(&key, &running, published_at).await? {
             Some(revision) => revision,
-            None => match self.take_over(&key, &running, seq).await? {
+            None => match self.take_over(&key, &running, seq, &msg).await? {
                 Some(revision) => revision,
                 None => {
                     // Another copy of the job has it, or it has ended: this copy is stale.
@@ -639,20 +639,30 @@ impl NatsQueue {
 
     /// The record changed after the copy at `seq` was published: the lease is still this
     /// copy's when the job is queued (a re-sent enqueue, a replay) or was running from this
-    /// same copy (a redelivery after a lease ran out). `None` when the copy is stale.
+    /// same copy (a redelivery after a lease ran out). `None` when the copy is stale. A copy
+    /// without `Ironfaas-Record-Rev` was published by an ironfaas before it (whose copies were
+    /// never stale): it is leased unless the job has ended.
     async fn take_over(
         &self,
         key: &str,
         running: &Stored,
         seq: u64,
+        msg: &Message,
     ) -> Result<Option<u64>, QueueError> {
+        let older_layout = msg
+            .headers
+            .as_ref()
+            .is_none_or(|h| h.get(RECORD_REV).is_none());
         for _ in 0..3 {
             let written = match self.load(key).await? {
                 None => self.create(key, running).await?,
                 Some((stored, revision)) => {
                     let ours = match stored.record.state {
                         JobState::Queued => true,
-                        JobState::Running { .. } => stored.lease_seq.is_none_or(|s| s == seq),
+                        JobState::Running { .. } => {
+                            older_layout || stored.lease_seq.is_none_or(|s| s == seq)
+                        }
+                        JobState::Retrying { .. } => older_layout,
                         _ => false,
                     };
                     if !ours {
