@@ -534,10 +534,10 @@ impl NatsQueue {
                 LAST_ERROR,
                 header_str(msg.headers.as_ref(), LAST_ERROR).as_str(),
             );
-            headers.insert(
-                RECORD_REV,
-                header_str(msg.headers.as_ref(), RECORD_REV).as_str(),
-            );
+            let revision = header_str(msg.headers.as_ref(), RECORD_REV);
+            if !revision.is_empty() {
+                headers.insert(RECORD_REV, revision.as_str());
+            }
             self.publish(
                 "moving a retry to the ready jobs",
                 ready_subject(self.prefix(), f),
@@ -649,10 +649,7 @@ impl NatsQueue {
         seq: u64,
         msg: &Message,
     ) -> Result<Option<u64>, QueueError> {
-        let older_layout = msg
-            .headers
-            .as_ref()
-            .is_none_or(|h| h.get(RECORD_REV).is_none());
+        let older_layout = header_str(msg.headers.as_ref(), RECORD_REV).is_empty();
         for _ in 0..3 {
             let written = match self.load(key).await? {
                 None => self.create(key, running).await?,

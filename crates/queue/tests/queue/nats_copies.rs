@@ -117,19 +117,20 @@ async fn an_enqueue_cut_short_after_its_record_is_completed_by_sending_it_again(
     assert!(q.lease(&req(10)).await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_copy_from_before_record_revisions_is_still_leased() {
-    let (q, server) = short_window().await;
-    assert_eq!(
-        q.enqueue(job("older", "copies")).await.unwrap(),
-        Enqueued::New
-    );
+/// What an older ironfaas left of job `id` after one failed attempt: its retry copy without the
+/// record's revision (its copies carried only the attempts, the time and the last error), on
+/// the function's `.retry` subject, or already moved to `.ready` when `moved`.
+async fn retry_copy_from_before_record_revisions(
+    q: &Arc<dyn Queue>,
+    server: &NatsServer,
+    id: &str,
+    moved: bool,
+) {
+    assert_eq!(q.enqueue(job(id, "copies")).await.unwrap(), Enqueued::New);
     let lease = q.lease(&req(1)).await.unwrap().pop().expect("a lease");
     q.retry_later(lease, std::time::SystemTime::now(), "503".into())
         .await
         .unwrap();
-    // What an older ironfaas left: the retry moved to the ready jobs, without the record's
-    // revision (its copies carried only the attempts and the last error).
     let js = async_nats::jetstream::new(async_nats::connect(server.url()).await.unwrap());
     let stream = js.get_stream("IRONFAAS_JOBS").await.unwrap();
     let retry = stream
@@ -140,23 +141,33 @@ async fn a_retry_copy_from_before_record_revisions_is_still_leased() {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Ironfaas-Attempts", "1");
     headers.insert("Ironfaas-Last-Error", "503");
-    js.publish_with_headers(
-        retry.subject.replace(".retry", ".ready"),
-        headers,
-        retry.payload.clone(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
-    let lease = q.lease(&req(10)).await.unwrap().pop().expect("the job");
-    assert_eq!(lease.job.id, "older");
-    assert_eq!(lease.job.attempt, 2);
-    q.ack(lease, Outcome::Succeeded { status: 200 })
+    let subject = if moved {
+        retry.subject.replace(".retry", ".ready")
+    } else {
+        headers.insert("Ironfaas-Not-Before", "0");
+        retry.subject.to_string()
+    };
+    js.publish_with_headers(subject, headers, retry.payload.clone())
+        .await
+        .unwrap()
         .await
         .unwrap();
-    assert!(matches!(
-        q.get("older").await.unwrap().unwrap().state,
-        JobState::Succeeded { attempts: 2, .. }
-    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_copies_from_before_record_revisions_are_still_leased() {
+    let (q, server) = short_window().await;
+    for (id, moved) in [("waiting", false), ("moved", true)] {
+        retry_copy_from_before_record_revisions(&q, &server, id, moved).await;
+        let lease = q.lease(&req(10)).await.unwrap().pop().expect("the job");
+        assert_eq!(lease.job.id, id);
+        assert_eq!(lease.job.attempt, 2);
+        q.ack(lease, Outcome::Succeeded { status: 200 })
+            .await
+            .unwrap();
+        assert!(matches!(
+            q.get(id).await.unwrap().unwrap().state,
+            JobState::Succeeded { attempts: 2, .. }
+        ));
+    }
 }
