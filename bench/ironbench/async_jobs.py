@@ -75,12 +75,14 @@ class Callbacks:
 # The queues measured: the embedded one, NATS JetStream as installed, and NATS JetStream with its
 # Go runtime on one thread (GOMAXPROCS=1), a tuning for a nats-server sharing a small machine with
 # the gateway (docs/operations.md).
-BACKENDS = {"embedded": None, "nats": {}, "nats, GOMAXPROCS=1": {"GOMAXPROCS": "1"}}
+# Each: (a name for its gateways' work folders, the nats-server's environment or None).
+BACKENDS = {"embedded": ("embedded", None), "nats": ("nats", {}),
+            "nats, GOMAXPROCS=1": ("nats-tuned", {"GOMAXPROCS": "1"})}
 
 
 def start(ctx, name, backend, args=()):
     """A platform with the backend's queue (and its own nats-server for NATS)."""
-    env = BACKENDS[backend]
+    _, env = BACKENDS[backend]
     if env is None:
         return ctx.platform(name, list(args)), None
     nats = ctx.own(common.NatsServer(ctx.work, env))
@@ -103,7 +105,7 @@ def run(ctx):
     results = {}
     for backend in backends:
         # The accept path alone.
-        slug = backend.split(",")[0] + ("-tuned" if "," in backend else "")
+        slug, _ = BACKENDS[backend]
         platform, nats = start(ctx, f"async-{slug}-noworkers", backend, ["--async-workers", "0"])
         platform.up(project)
         url = f"{platform.url}/async-function/echo"

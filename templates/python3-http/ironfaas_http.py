@@ -662,12 +662,7 @@ def wait_for_start():
     if fd is None:
         return
     fd = int(fd)
-    while True:
-        try:
-            byte = os.read(fd, 1)
-            break
-        except InterruptedError:
-            continue
+    byte = os.read(fd, 1)  # retried on EINTR by Python itself (PEP 475)
     os.close(fd)
     if not byte:
         os._exit(0)

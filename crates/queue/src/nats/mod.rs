@@ -612,10 +612,17 @@ impl NatsQueue {
             lease_seq: Some(seq),
             ..Stored::of(record)
         };
-        let published_at = header_u64(msg.headers.as_ref(), RECORD_REV);
-        let revision = match self.replace(&key, &running, published_at).await? {
+        // No revision: published by an ironfaas before record revisions.
+        let published_at = header_str(msg.headers.as_ref(), RECORD_REV).parse().ok();
+        let written = self
+            .replace(&key, &running, published_at.unwrap_or(0))
+            .await?;
+        let revision = match written {
             Some(revision) => revision,
-            None => match self.take_over(&key, &running, seq, &msg).await? {
+            None => match self
+                .take_over(&key, &running, seq, published_at.is_none())
+                .await?
+            {
                 Some(revision) => revision,
                 None => {
                     // Another copy of the job has it, or it has ended: this copy is stale.
@@ -640,16 +647,15 @@ impl NatsQueue {
     /// The record changed after the copy at `seq` was published: the lease is still this
     /// copy's when the job is queued (a re-sent enqueue, a replay) or was running from this
     /// same copy (a redelivery after a lease ran out). `None` when the copy is stale. A copy
-    /// without `Ironfaas-Record-Rev` was published by an ironfaas before it (whose copies were
-    /// never stale): it is leased unless the job has ended.
+    /// of the `older_layout` (no `Ironfaas-Record-Rev`: published by an ironfaas before it,
+    /// whose copies were never stale) is leased unless the job has ended.
     async fn take_over(
         &self,
         key: &str,
         running: &Stored,
         seq: u64,
-        msg: &Message,
+        older_layout: bool,
     ) -> Result<Option<u64>, QueueError> {
-        let older_layout = header_str(msg.headers.as_ref(), RECORD_REV).is_empty();
         for _ in 0..3 {
             let written = match self.load(key).await? {
                 None => self.create(key, running).await?,

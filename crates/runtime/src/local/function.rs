@@ -161,6 +161,13 @@ impl Function {
         }
     }
 
+    /// Takes every replica and the spare away (to stop them).
+    pub fn take_all(&self) -> Vec<Arc<Slot>> {
+        let mut slots = self.take_slots(|_| true);
+        slots.extend(self.take_spare());
+        slots
+    }
+
     /// Takes the spare replica away (to start or to stop it).
     pub fn take_spare(&self) -> Option<Arc<Slot>> {
         self.spare.lock().unwrap_or_else(|p| p.into_inner()).take()

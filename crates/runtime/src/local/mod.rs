@@ -284,10 +284,7 @@ impl LocalProvider {
                 .flat_map(|m| m.values().cloned())
                 .collect()
         };
-        let slots = all
-            .iter()
-            .flat_map(|f| f.take_slots(|_| true).into_iter().chain(f.take_spare()))
-            .collect();
+        let slots = all.iter().flat_map(|f| f.take_all()).collect();
         function::stop_all(slots).await;
     }
 }

@@ -15,9 +15,7 @@ impl LocalProvider {
         self.records.delete(key).map_err(|e| {
             ProviderError::Failed(format!("cannot delete the record of {key}: {e}"))
         })?;
-        let mut slots = function.take_slots(|_| true);
-        slots.extend(function.take_spare());
-        stop_all(slots).await;
+        stop_all(function.take_all()).await;
         function.logs.delete();
         tracing::info!("removed {key}");
         Ok(())

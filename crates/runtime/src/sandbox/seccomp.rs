@@ -154,15 +154,9 @@ fn rules() -> Result<ScmpFilterContext, libseccomp::error::SeccompError> {
 
 /// A pipe whose read end holds the filter followed by end-of-file, for `bwrap --seccomp FD`.
 pub(crate) fn program_pipe() -> Result<OwnedFd, SandboxError> {
-    let program = program()?;
-    let (reader, mut writer) = std::io::pipe()
-        .map_err(|e| SandboxError(format!("cannot create a pipe for the seccomp filter: {e}")))?;
-    // The program is a few KiB, well inside a pipe's buffer: this write does not block.
-    writer
-        .write_all(program)
-        .map_err(|e| SandboxError(format!("cannot pass the seccomp filter to bwrap: {e}")))?;
-    drop(writer);
-    Ok(OwnedFd::from(reader))
+    let (reader, gate) = held_program_pipe()?;
+    gate.open()?;
+    Ok(reader)
 }
 
 /// A pipe whose read end will get the filter when the returned gate opens. bwrap reads the
