@@ -243,6 +243,34 @@ impl Room {
     }
 }
 
+/// Which dead letters `dead_letters` lists: oldest first, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterQuery {
+    /// Only this function's dead letters.
+    pub function: Option<FunctionRef>,
+    /// Only those dead-lettered at or before this time (unix ms): a fixed set to work through
+    /// while new dead letters keep arriving.
+    pub until: Option<u64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+impl DeadLetterQuery {
+    /// Up to `limit` dead letters of any function.
+    pub fn first(limit: usize) -> DeadLetterQuery {
+        DeadLetterQuery {
+            function: None,
+            until: None,
+            limit,
+        }
+    }
+
+    /// Whether a dead letter of `function` dead-lettered at `at` is one of these.
+    pub fn matches(&self, function: &FunctionRef, at: u64) -> bool {
+        self.function.as_ref().is_none_or(|f| f == function) && self.until.is_none_or(|u| at <= u)
+    }
+}
+
 /// What a worker asks `lease` for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRequest {

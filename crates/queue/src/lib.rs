@@ -21,7 +21,8 @@ mod queue;
 pub use embedded::{EmbeddedOptions, EmbeddedQueue};
 pub use error::QueueError;
 pub use job::{
-    DepthCounts, Enqueued, Job, JobRecord, JobState, LeaseRequest, Outcome, Room, unix_ms,
+    DeadLetterQuery, DepthCounts, Enqueued, Job, JobRecord, JobState, LeaseRequest, Outcome, Room,
+    unix_ms,
 };
 pub use nats::{NatsOptions, NatsQueue};
 pub use queue::{Lease, Queue};

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use ironfaas_spec::names::FunctionRef;
 
 use crate::error::QueueError;
-use crate::job::{DepthCounts, Enqueued, Job, JobRecord, LeaseRequest, Outcome};
+use crate::job::{DeadLetterQuery, DepthCounts, Enqueued, Job, JobRecord, LeaseRequest, Outcome};
 
 /// A job leased by a worker: it is not given to anyone else until the lease runs out.
 #[derive(Debug)]
@@ -62,8 +62,8 @@ pub trait Queue: Send + Sync + 'static {
     /// The job's record, or `None` if the id is unknown (or its record was pruned).
     async fn get(&self, id: &str) -> Result<Option<JobRecord>, QueueError>;
 
-    /// Up to `limit` dead letters, oldest first.
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<JobRecord>, QueueError>;
+    /// The dead letters `query` asks for, oldest first.
+    async fn dead_letters(&self, query: &DeadLetterQuery) -> Result<Vec<JobRecord>, QueueError>;
 
     /// Puts a dead letter back in the queue with its attempts reset.
     async fn replay(&self, id: &str) -> Result<(), QueueError>;

@@ -22,7 +22,8 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::codec;
 use crate::error::QueueError;
 use crate::job::{
-    DepthCounts, Enqueued, Job, JobRecord, LeaseRequest, Outcome, millis, now_ms, unix_ms,
+    DeadLetterQuery, DepthCounts, Enqueued, Job, JobRecord, LeaseRequest, Outcome, millis, now_ms,
+    unix_ms,
 };
 use crate::queue::{Lease, LeaseToken, Queue, validate};
 use writer::{Cmd, Counters, LeaseCmd, Leased, NewJob, Reply, Verdict, Writer, WriterConfig};
@@ -361,14 +362,18 @@ impl Queue for EmbeddedQueue {
         .await
     }
 
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
+    async fn dead_letters(&self, query: &DeadLetterQuery) -> Result<Vec<JobRecord>, QueueError> {
+        let limit = schema::int(query.limit as u64);
+        let function = query.function.as_ref().map(FunctionRef::to_string);
+        let until = query.until.map(schema::int);
         self.read("listing dead letters", move |conn| {
             let sql = format!(
-                "SELECT {} FROM jobs WHERE state = 5 ORDER BY updated_at, seq LIMIT ?1",
+                "SELECT {} FROM jobs WHERE state = 5 AND (?2 IS NULL OR function = ?2) \
+                 AND (?3 IS NULL OR updated_at <= ?3) ORDER BY updated_at, seq LIMIT ?1",
                 schema::RECORD_COLUMNS
             );
             let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params![schema::int(limit as u64)], schema::record)?;
+            let rows = stmt.query_map(params![limit, function, until], schema::record)?;
             let mut out = Vec::new();
             for row in rows {
                 match row? {
@@ -445,7 +450,13 @@ mod tests {
         q.enqueue(Job::new("after", f, 1)).await.unwrap();
         assert!(q.get("done").await.unwrap().is_none());
         assert!(q.get("dead").await.unwrap().is_some());
-        assert_eq!(q.dead_letters(10).await.unwrap().len(), 1);
+        assert_eq!(
+            q.dead_letters(&DeadLetterQuery::first(10))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[tokio::test]

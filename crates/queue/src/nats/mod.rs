@@ -21,7 +21,8 @@
 //!   nats-server 2.9).
 //! - Stream `IRONFAAS_DEAD` (file storage, limits retention), subjects
 //!   `ironfaas.dead.NAMESPACE.NAME`: dead letters with `Ironfaas-Last-Error`; removed when
-//!   replayed or deleted.
+//!   replayed or deleted. Replaying or deleting one whose state record has expired finds it by
+//!   walking this stream.
 //! - Key-value bucket `IRONFAAS_JOB_STATE`: one JSON record per job id (what `get` shows),
 //!   kept for [`NatsOptions::record_retention`] after its last change. It is also what keeps a
 //!   job to one run:
@@ -69,7 +70,8 @@ use tokio::sync::Mutex;
 use crate::codec;
 use crate::error::QueueError;
 use crate::job::{
-    DepthCounts, Enqueued, Job, JobRecord, JobState, LeaseRequest, Outcome, now_ms, unix_ms,
+    DeadLetterQuery, DepthCounts, Enqueued, Job, JobRecord, JobState, LeaseRequest, Outcome,
+    now_ms, unix_ms,
 };
 use crate::queue::{Lease, LeaseToken, Queue, validate};
 use layout::{
@@ -947,36 +949,28 @@ impl Queue for NatsQueue {
         Ok(self.load(&record_key(id)).await?.map(|(s, _)| s.record))
     }
 
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
-        let filter = format!("{}.>", self.inner.options.dead_prefix);
+    async fn dead_letters(&self, query: &DeadLetterQuery) -> Result<Vec<JobRecord>, QueueError> {
+        let prefix = &self.inner.options.dead_prefix;
+        let filter = match &query.function {
+            Some(f) => dead_subject(prefix, f),
+            None => format!("{prefix}.>"),
+        };
         let mut out = Vec::new();
         let mut seq = 1;
-        while out.len() < limit {
-            let msg = match self
-                .inner
-                .dead
-                .get_first_raw_message_by_subject(&filter, seq)
-                .await
-            {
-                Ok(m) => m,
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => break,
-                Err(e) => return Err(self.err("reading dead letters", e)),
+        while out.len() < query.limit {
+            let Some((at_seq, record)) = self.next_dead(&filter, seq).await? else {
+                break;
             };
-            seq = msg.sequence + 1;
-            let headers = Some(&msg.headers);
-            let attempts = u32::try_from(header_u64(headers, ATTEMPTS)).unwrap_or(u32::MAX);
-            let job = codec::decode(&msg.payload, attempts).map_err(|e| QueueError::Corrupt {
-                id: format!("dead letter #{}", msg.sequence),
-                message: e,
+            seq = at_seq + 1;
+            let record = record.map_err(|message| QueueError::Corrupt {
+                id: format!("dead letter #{at_seq}"),
+                message,
             })?;
-            let at = header_u64(headers, DEAD_AT);
-            let mut record = record_of(&job, at);
-            record.state = JobState::DeadLettered {
-                attempts,
-                last_error: header_str(headers, LAST_ERROR),
-                at,
-            };
-            out.push(record);
+            if let JobState::DeadLettered { at, .. } = record.state
+                && query.matches(&record.function, at)
+            {
+                out.push(record);
+            }
         }
         Ok(out)
     }
@@ -1075,9 +1069,65 @@ impl Queue for NatsQueue {
 
 impl NatsQueue {
     /// The record of a dead letter and its sequence in the dead-letter stream.
+    /// The first dead letter on `filter` at or after stream sequence `seq`: its sequence and
+    /// its record (or why its message cannot be read); `None` past the last.
+    async fn next_dead(
+        &self,
+        filter: &str,
+        seq: u64,
+    ) -> Result<Option<(u64, Result<JobRecord, String>)>, QueueError> {
+        let msg = match self
+            .inner
+            .dead
+            .get_first_raw_message_by_subject(filter, seq)
+            .await
+        {
+            Ok(m) => m,
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+            Err(e) => return Err(self.err("reading dead letters", e)),
+        };
+        let headers = Some(&msg.headers);
+        let attempts = u32::try_from(header_u64(headers, ATTEMPTS)).unwrap_or(u32::MAX);
+        let record = codec::decode(&msg.payload, attempts).map(|job| {
+            let at = header_u64(headers, DEAD_AT);
+            let mut record = record_of(&job, at);
+            record.state = JobState::DeadLettered {
+                attempts,
+                last_error: header_str(headers, LAST_ERROR),
+                at,
+            };
+            record
+        });
+        Ok(Some((msg.sequence, record)))
+    }
+
+    /// The dead letter of `id` found by walking the dead-letter stream, for one whose state
+    /// record has expired (records are kept `record_retention`, dead letters until replayed or
+    /// deleted).
+    async fn find_dead(&self, id: &str) -> Result<Option<(Stored, u64)>, QueueError> {
+        let filter = format!("{}.>", self.inner.options.dead_prefix);
+        let mut seq = 1;
+        while let Some((at_seq, record)) = self.next_dead(&filter, seq).await? {
+            seq = at_seq + 1;
+            if let Ok(record) = record
+                && record.id == id
+            {
+                let stored = Stored {
+                    dead_seq: Some(at_seq),
+                    ..Stored::of(record)
+                };
+                return Ok(Some((stored, at_seq)));
+            }
+        }
+        Ok(None)
+    }
+
     async fn dead_record(&self, id: &str, key: &str) -> Result<(Stored, u64), QueueError> {
         let Some((stored, _)) = self.load(key).await? else {
-            return Err(QueueError::NotFound { id: id.to_string() });
+            return self
+                .find_dead(id)
+                .await?
+                .ok_or_else(|| QueueError::NotFound { id: id.to_string() });
         };
         let replaying = stored.record.state == JobState::Queued && stored.dead_seq.is_some();
         if !replaying && !matches!(stored.record.state, JobState::DeadLettered { .. }) {

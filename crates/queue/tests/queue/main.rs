@@ -1,12 +1,13 @@
 //! The queue's tests: one conformance suite run against both backends, and the durability
-//! tests (SIGKILL of an enqueuing process, SIGKILL and restart of nats-server), and the NATS
-//! backend's handling of extra copies of a job.
+//! tests (SIGKILL of an enqueuing process, SIGKILL and restart of nats-server), the NATS
+//! backend's handling of extra copies of a job, and its dead letters outliving their records.
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 mod durability;
 mod nats_copies;
+mod nats_records;
 mod suite;
 
 /// Instantiates each suite test once per backend.
@@ -41,6 +42,7 @@ conformance!(
     extend_keeps_the_lease,
     retry_later_waits_for_its_time,
     dead_letters_list_replay_delete,
+    dead_letters_by_function_and_time,
     exhausted_attempts_go_to_dead_letters,
     depth_per_function,
     leases_are_shared_across_functions,

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use ironfaas_queue::{
-    DepthCounts, Enqueued, Job, JobState, LeaseRequest, Outcome, Queue, QueueError, Room,
+    DeadLetterQuery, DepthCounts, Enqueued, Job, JobState, LeaseRequest, Outcome, Queue,
+    QueueError, Room,
 };
 use ironfaas_spec::names::FunctionRef;
 use tokio::sync::Mutex;
@@ -271,11 +272,17 @@ pub async fn dead_letters_list_replay_delete(q: Arc<dyn Queue>) {
         } => assert_eq!(last_error, "500 three times"),
         other => panic!("unexpected state {other:?}"),
     }
-    let dead = q.dead_letters(10).await.unwrap();
+    let dead = q.dead_letters(&DeadLetterQuery::first(10)).await.unwrap();
     let ids: HashSet<_> = dead.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, HashSet::from(["k1", "k2"]));
     assert!(dead.iter().all(|r| matches!(&r.state, JobState::DeadLettered { last_error, .. } if last_error == "500 three times")));
-    assert_eq!(q.dead_letters(1).await.unwrap().len(), 1);
+    assert_eq!(
+        q.dead_letters(&DeadLetterQuery::first(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(q.lease(&req(1, LONG, SOON)).await.unwrap().is_empty());
 
     q.replay("k1").await.unwrap();
@@ -309,9 +316,66 @@ pub async fn dead_letters_list_replay_delete(q: Arc<dyn Queue>) {
 
     q.delete_dead_letter("k2").await.unwrap();
     assert!(q.get("k2").await.unwrap().is_none());
-    assert!(q.dead_letters(10).await.unwrap().is_empty());
+    assert!(
+        q.dead_letters(&DeadLetterQuery::first(10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let err = q.delete_dead_letter("k2").await.unwrap_err();
     assert!(matches!(err, QueueError::NotFound { .. }), "{err}");
+}
+
+/// Leases every job of `ids` and dead-letters it.
+async fn kill(q: &Arc<dyn Queue>, ids: &[&str]) {
+    let mut leases = Vec::new();
+    while leases.len() < ids.len() {
+        leases.extend(q.lease(&req(ids.len(), LONG, PATIENT)).await.unwrap());
+    }
+    for lease in leases {
+        assert!(ids.contains(&lease.job.id.as_str()), "{}", lease.job.id);
+        q.dead_letter(lease, "500".into()).await.unwrap();
+    }
+}
+
+pub async fn dead_letters_by_function_and_time(q: Arc<dyn Queue>) {
+    for (id, f) in [("a1", "alpha"), ("b1", "beta")] {
+        q.enqueue(job(id, f)).await.unwrap();
+    }
+    kill(&q, &["a1", "b1"]).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let cut = ironfaas_queue::unix_ms(SystemTime::now());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    q.enqueue(job("a2", "alpha")).await.unwrap();
+    kill(&q, &["a2"]).await;
+
+    let ids = |function: Option<&str>, until: Option<u64>, limit: usize| {
+        let q = q.clone();
+        let query = DeadLetterQuery {
+            function: function.map(func),
+            until,
+            limit,
+        };
+        async move {
+            let dead = q.dead_letters(&query).await.unwrap();
+            dead.into_iter().map(|r| r.id).collect::<Vec<_>>()
+        }
+    };
+    let all = ids(None, None, 10).await;
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all.last().map(String::as_str), Some("a2"), "oldest first");
+    assert_eq!(ids(Some("alpha"), None, 10).await, ["a1", "a2"]);
+    assert_eq!(ids(Some("alpha"), None, 1).await, ["a1"]);
+    assert_eq!(ids(Some("beta"), None, 10).await, ["b1"]);
+    assert!(ids(Some("gamma"), None, 10).await.is_empty());
+    let mut before: Vec<String> = ids(None, Some(cut), 10).await;
+    before.sort();
+    assert_eq!(
+        before,
+        ["a1", "b1"],
+        "dead-lettered after the cut is left out"
+    );
+    assert_eq!(ids(Some("alpha"), Some(cut), 10).await, ["a1"]);
 }
 
 pub async fn exhausted_attempts_go_to_dead_letters(q: Arc<dyn Queue>) {
@@ -349,7 +413,13 @@ pub async fn exhausted_attempts_go_to_dead_letters(q: Arc<dyn Queue>) {
             "not dead-lettered after its lease ran out"
         );
     }
-    assert_eq!(q.dead_letters(10).await.unwrap().len(), 1);
+    assert_eq!(
+        q.dead_letters(&DeadLetterQuery::first(10))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 pub async fn depth_per_function(q: Arc<dyn Queue>) {
