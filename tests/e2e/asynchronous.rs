@@ -194,17 +194,39 @@ fn failing_calls_are_retried_then_dead_lettered_and_replayed(nats: bool) {
     let state = job_state(url, "flaky-1");
     assert_eq!(state["state"], "succeeded", "{state}");
 
-    enqueue(url, "broken", &callbacks.url, Some("broken-1"));
+    let broken = ["broken-1", "broken-2", "broken-3", "broken-4"];
+    for id in broken {
+        enqueue(url, "broken", &callbacks.url, Some(id));
+    }
     eventually(
-        "the broken call in the dead letters",
+        "the broken calls in the dead letters",
         Duration::from_secs(30),
-        || job_state(url, "broken-1")["state"] == "deadLettered",
+        || {
+            broken
+                .iter()
+                .all(|id| job_state(url, id)["state"] == "deadLettered")
+        },
     );
     let dlq = ok(&s.platform.cli(s.project.path(), &["queue", "dlq"]));
     assert!(
         dlq.contains("broken-1") && dlq.contains("broken.openfaas-fn"),
         "{dlq}"
     );
+    let dlq = ok(&s.platform.cli(
+        s.project.path(),
+        &["queue", "dlq", "--function", "broken", "--json"],
+    ));
+    let listed: BTreeSet<String> = serde_json::from_str::<Vec<serde_json::Value>>(&dlq)
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, broken.iter().map(|s| s.to_string()).collect());
+    let flaky_dlq = ok(&s.platform.cli(
+        s.project.path(),
+        &["queue", "dlq", "--function", "flaky.openfaas-fn"],
+    ));
+    assert!(!flaky_dlq.contains("broken"), "{flaky_dlq}");
     let callback = callbacks.received().calls["broken-1"].clone();
     assert_eq!(callback.len(), 1, "one callback, after the last attempt");
     assert_eq!(callback[0].0["x-function-status"], "500");
@@ -215,6 +237,19 @@ fn failing_calls_are_retried_then_dead_lettered_and_replayed(nats: bool) {
         3,
         "three attempts"
     );
+
+    ok(&s
+        .platform
+        .cli(s.project.path(), &["queue", "delete", "broken-4"]));
+    let gone = http()
+        .get(format!("{url}/system/async/broken-4"))
+        .send()
+        .unwrap();
+    assert_eq!(gone.status(), 404, "a deleted dead letter is gone");
+    let again = s
+        .platform
+        .cli(s.project.path(), &["queue", "delete", "broken-4"]);
+    assert!(!again.status.success(), "deleting it twice is an error");
 
     std::fs::write(s.work("broken").join("fixed"), "").unwrap();
     ok(&s
@@ -229,7 +264,53 @@ fn failing_calls_are_retried_then_dead_lettered_and_replayed(nats: bool) {
         callbacks.received().calls["broken-1"].last().unwrap().0["x-function-status"],
         "200"
     );
-    assert!(!ok(&s.platform.cli(s.project.path(), &["queue", "dlq"])).contains("broken-1"));
+
+    // Replaying all of them, one page at a time as `replay --all` asks for them.
+    let page: serde_json::Value = http()
+        .post(format!(
+            "{url}/system/async/dead-letters/replay?function=broken&limit=1"
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(page["replayed"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["more"], true, "{page}");
+    assert!(page["failed"].as_array().unwrap().is_empty(), "{page}");
+    let first = page["replayed"][0].as_str().unwrap().to_string();
+    let rest = ok(&s.platform.cli(
+        s.project.path(),
+        &["queue", "replay", "--all", "--function", "broken", "--json"],
+    ));
+    let rest: serde_json::Value = serde_json::from_str(&rest).unwrap();
+    let mut replayed: Vec<String> = rest["replayed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(replayed.len(), 1, "{rest}");
+    replayed.push(first);
+    replayed.sort();
+    assert_eq!(replayed, ["broken-2", "broken-3"]);
+    eventually(
+        "the calls replayed all at once to succeed",
+        Duration::from_secs(30),
+        || {
+            ["broken-2", "broken-3"]
+                .iter()
+                .all(|id| job_state(url, id)["state"] == "succeeded")
+        },
+    );
+    let dlq = ok(&s.platform.cli(s.project.path(), &["queue", "dlq"]));
+    assert!(!dlq.contains("broken-"), "{dlq}");
+    let nothing = ok(&s
+        .platform
+        .cli(s.project.path(), &["queue", "replay", "--all", "--json"]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&nothing).unwrap()["replayed"],
+        serde_json::json!([])
+    );
 }
 
 fn a_call_longer_than_its_lease_runs_once(nats: bool) {

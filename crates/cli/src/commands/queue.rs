@@ -1,13 +1,17 @@
-//! `ironfaas queue list|status|dlq|replay`: asynchronous calls, as the gateway sees them.
+//! `ironfaas queue list|status|dlq|replay|delete`: asynchronous calls, as the gateway sees
+//! them, and what to do with dead letters.
 
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use http::Method;
 
+use serde::{Deserialize, Serialize};
+
 use super::GatewayArgs;
+use crate::client::Client;
 use crate::failure::{CmdResult, Failure};
-use crate::output::table;
+use crate::output::{Progress, table};
 
 /// How long one request to the gateway may take.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -33,20 +37,196 @@ enum QueueCommand {
         /// The call id.
         id: String,
     },
-    /// The dead letters: calls that failed every attempt.
-    Dlq,
-    /// Put a dead letter back in the queue, attempts reset.
+    /// The dead letters, oldest first: calls that failed every attempt.
+    Dlq {
+        /// Only this function's dead letters (NAME or NAME.NAMESPACE).
+        #[arg(long, value_name = "NAME")]
+        function: Option<String>,
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        limit: u32,
+    },
+    /// Put dead letters back in the queue, attempts reset: by call id, or --all.
     Replay {
-        /// The call id.
-        id: String,
+        /// The call ids.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<String>,
+        /// Every dead letter there is now (of --function, if given); calls that die again
+        /// meanwhile are not replayed twice.
+        #[arg(long)]
+        all: bool,
+        /// With --all: only this function's dead letters (NAME or NAME.NAMESPACE).
+        #[arg(long, value_name = "NAME")]
+        function: Option<String>,
+    },
+    /// Delete dead letters for good.
+    Delete {
+        /// The call ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
     },
 }
+
+/// Dead letters replayed per request by `replay --all`.
+const REPLAY_PAGE: u32 = 200;
 
 fn text(v: &serde_json::Value, key: &str) -> String {
     match &v[key] {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "-".into(),
         other => other.to_string(),
+    }
+}
+
+/// `s` as one URL path segment or query value: every byte but letters, digits and `-._~`
+/// percent-encoded.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A dead letter that stays, with why.
+#[derive(Debug, Serialize, Deserialize)]
+struct NotDone {
+    id: String,
+    error: String,
+}
+
+/// What a bulk replay request did (the gateway's answer).
+#[derive(Debug, Deserialize)]
+struct ReplayPage {
+    replayed: Vec<String>,
+    failed: Vec<NotDone>,
+    until: u64,
+    more: bool,
+}
+
+/// What `replay` and `delete` did, printed with --json.
+#[derive(Debug, Default, Serialize)]
+struct Done {
+    done: Vec<String>,
+    failed: Vec<NotDone>,
+}
+
+impl Done {
+    fn fail(&mut self, id: &str, e: Failure) -> CmdResult {
+        // An unreachable gateway stops the command; a refusal is this id's alone.
+        if e.code == 3 {
+            return Err(e);
+        }
+        self.failed.push(NotDone {
+            id: id.to_string(),
+            error: e.message,
+        });
+        Ok(())
+    }
+
+    /// Prints the outcome (`key` names what was done) and fails if anything was left.
+    fn finish(self, json: bool, key: &str, verb: &str) -> CmdResult {
+        if json {
+            let mut v = serde_json::Map::new();
+            v.insert(key.to_string(), serde_json::json!(self.done));
+            v.insert("failed".to_string(), serde_json::json!(self.failed));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).map_err(|e| Failure::failed(e.to_string()))?
+            );
+        }
+        if self.failed.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = self
+            .failed
+            .iter()
+            .map(|f| vec![f.id.clone(), f.error.clone()])
+            .collect();
+        eprint!("{}", table(&["CALL ID", "ERROR"], &rows));
+        Err(Failure::failed(format!(
+            "{} of {} dead letters could not be {verb} (see above)",
+            self.failed.len(),
+            self.failed.len() + self.done.len()
+        )))
+    }
+}
+
+/// `replay --all`: asks the gateway for pages of replays over the dead letters there are now.
+async fn replay_all(client: &Client, function: Option<&str>, json: bool) -> CmdResult {
+    let progress = Progress::start("dead letters:");
+    let mut done = Done::default();
+    let mut until: Option<u64> = None;
+    loop {
+        let mut path = format!("/system/async/dead-letters/replay?limit={REPLAY_PAGE}");
+        if let Some(f) = function {
+            path.push_str(&format!("&function={}", encode(f)));
+        }
+        if let Some(u) = until {
+            path.push_str(&format!("&until={u}"));
+        }
+        let page: ReplayPage = client
+            .json(Method::POST, &path, LIMIT, "replaying dead letters")
+            .await?;
+        until = Some(page.until);
+        let progressed = !page.replayed.is_empty();
+        done.done.extend(page.replayed);
+        for f in page.failed {
+            // A dead letter that could not be replayed is listed again by the next page.
+            if !done.failed.iter().any(|d| d.id == f.id) {
+                done.failed.push(f);
+            }
+        }
+        progress.step(&format!("{} calls queued again", done.done.len()));
+        if !page.more || !progressed {
+            break;
+        }
+    }
+    let n = done.done.len();
+    progress.finish(&match n {
+        1 => "1 call is queued again".to_string(),
+        n => format!("{n} calls are queued again"),
+    });
+    done.finish(json, "replayed", "replayed")
+}
+
+/// `replay ID...` and `delete ID...`: one request per id.
+async fn each(client: &Client, ids: &[String], replay: bool, json: bool) -> CmdResult {
+    let mut done = Done::default();
+    for id in ids {
+        let (method, path, what) = if replay {
+            let path = format!("/system/async/dead-letters/{}/replay", encode(id));
+            (Method::POST, path, "replaying a dead letter")
+        } else {
+            let path = format!("/system/async/dead-letters/{}", encode(id));
+            (Method::DELETE, path, "deleting a dead letter")
+        };
+        match client
+            .json::<serde_json::Value>(method, &path, LIMIT, what)
+            .await
+        {
+            Ok(_) => {
+                eprintln!(
+                    "{id} {}",
+                    if replay {
+                        "is queued again"
+                    } else {
+                        "is deleted"
+                    }
+                );
+                done.done.push(id.clone());
+            }
+            Err(e) => done.fail(id, e)?,
+        }
+    }
+    if replay {
+        done.finish(json, "replayed", "replayed")
+    } else {
+        done.finish(json, "deleted", "deleted")
     }
 }
 
@@ -59,27 +239,31 @@ pub(super) async fn run(args: QueueArgs) -> CmdResult {
                 .await?
         }
         QueueCommand::Status { id } => {
-            client
-                .json(Method::GET, &format!("/system/async/{id}"), LIMIT, "queue")
-                .await?
+            let path = format!("/system/async/{}", encode(id));
+            client.json(Method::GET, &path, LIMIT, "queue").await?
         }
-        QueueCommand::Dlq => {
-            client
-                .json(Method::GET, "/system/async/dead-letters", LIMIT, "queue")
-                .await?
+        QueueCommand::Dlq { function, limit } => {
+            let mut path = format!("/system/async/dead-letters?limit={limit}");
+            if let Some(f) = function {
+                path.push_str(&format!("&function={}", encode(f)));
+            }
+            client.json(Method::GET, &path, LIMIT, "queue").await?
         }
-        QueueCommand::Replay { id } => {
-            let _: serde_json::Value = client
-                .json(
-                    Method::POST,
-                    &format!("/system/async/dead-letters/{id}/replay"),
-                    LIMIT,
-                    "queue",
-                )
-                .await?;
-            eprintln!("{id} is queued again");
-            return Ok(());
+        QueueCommand::Replay {
+            all: true,
+            function,
+            ..
+        } => return replay_all(&client, function.as_deref(), args.json).await,
+        QueueCommand::Replay {
+            function: Some(_), ..
+        } => {
+            return Err(Failure::input(
+                "--function picks the dead letters of `replay --all`; with call ids, leave it out \
+                 (or use --all --function NAME)",
+            ));
         }
+        QueueCommand::Replay { ids, .. } => return each(&client, ids, true, args.json).await,
+        QueueCommand::Delete { ids } => return each(&client, ids, false, args.json).await,
     };
     if args.json {
         println!(
@@ -108,7 +292,7 @@ pub(super) async fn run(args: QueueArgs) -> CmdResult {
                 )
             );
         }
-        QueueCommand::Dlq => {
+        QueueCommand::Dlq { .. } => {
             let rows: Vec<Vec<String>> = items
                 .iter()
                 .map(|j| {

@@ -52,6 +52,10 @@ pub(crate) fn router(gateway: Arc<Gateway>) -> Router {
         .route("/system/async", get(jobs::depth))
         .route("/system/async/dead-letters", get(jobs::dead_letters))
         .route(
+            "/system/async/dead-letters/replay",
+            post(jobs::replay_all).delete(jobs::forget_replay),
+        )
+        .route(
             "/system/async/dead-letters/{id}",
             axum::routing::delete(jobs::forget),
         )
