@@ -233,12 +233,16 @@ describe('web portal', { concurrency: false }, () => {
           await new Promise((r) => setTimeout(r, 100));
         }
       })();
-      await page.locator('.chart svg path.line.s0').first().waitFor({ timeout: 20000 });
+      // A line is drawn once it has two points; a flat one has no height, which Playwright
+      // counts as hidden, so the test reads the path instead of waiting for it to be visible.
+      const line = (n) => page.locator('.chart svg path.line.s0').nth(n);
+      const drawn = (n, ms) => eventually(`line ${n} of the charts`, ms, async () => (await line(n).count()) > 0 && /L/.test((await line(n).getAttribute('d')) || ''));
+      await drawn(0, 20000);
       await traffic;
       const figure = async (n) => parseFloat(await page.locator('#fn-stats .stat .stat-value').nth(n).innerText());
       await eventually('a request rate above 0', 15000, async () => (await figure(0)) > 0);
       await eventually('an error rate above 0', 15000, async () => (await figure(1)) > 0);
-      await page.locator('.chart svg path.line.s0').nth(1).waitFor({ timeout: 15000 });
+      await drawn(1, 15000);
       await shot(page, 'function');
     }));
 
@@ -329,6 +333,23 @@ describe('web portal', { concurrency: false }, () => {
       await dead.getByRole('button', { name: `Replay call ${deadId}` }).click();
       await page.locator('.toast', { hasText: `Replayed ${deadId}` }).waitFor();
       await eventually('the replayed call to run again', 30000, async () => (await (await api(`/system/async/${deadId}`)).json()).updatedAt > before);
+
+      // Two more dead letters, and the first one dead again: "Replay all" queues all of them.
+      const more = [];
+      for (const body of ['doomed 2', 'doomed 3']) {
+        const r = await api('/async-function/hello?fail=1', { method: 'POST', body });
+        assert.equal(r.status, 202);
+        more.push(r.headers.get('x-call-id'));
+      }
+      const all = [deadId, ...more];
+      const record = async (callId) => (await api(`/system/async/${callId}`)).json();
+      await eventually('three dead letters', 30000, async () => (await Promise.all(all.map(record))).every((r) => r.state === 'deadLettered'));
+      const times = new Map(await Promise.all(all.map(async (callId) => [callId, (await record(callId)).updatedAt])));
+      await page.locator(`#dead-table tr[data-call="${more[1]}"]`).waitFor();
+      await page.getByRole('button', { name: 'Replay all' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Replay all' }).click();
+      await page.locator('.toast', { hasText: /Replayed \d+ calls/ }).waitFor();
+      await eventually('every dead letter to run again', 30000, async () => (await Promise.all(all.map(record))).every((r) => r.updatedAt > times.get(r.id)));
     }));
 
   it('shows live figures in the list', () =>

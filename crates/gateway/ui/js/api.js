@@ -138,6 +138,28 @@ export function replayJob(id) {
   return request('POST', `/system/async/dead-letters/${encodeURIComponent(id)}/replay`, { what: `replaying ${id}` });
 }
 
+/**
+ * Replays every dead letter there is now, a page at a time (calls that die again meanwhile are
+ * not replayed twice); onProgress gets the count so far. Resolves to { replayed, failed } with
+ * failed a Map of call id to why.
+ */
+export async function replayAllJobs(onProgress) {
+  let until = null;
+  let replayed = 0;
+  const failed = new Map();
+  for (;;) {
+    const query = new URLSearchParams({ limit: '200' });
+    if (until !== null) query.set('until', String(until));
+    const response = await request('POST', `/system/async/dead-letters/replay?${query}`, { what: 'replaying the dead letters' });
+    const page = await response.json();
+    until = page.until;
+    replayed += page.replayed.length;
+    for (const f of page.failed) failed.set(f.id, f.error);
+    if (onProgress) onProgress(replayed);
+    if (!page.more || !page.replayed.length) return { replayed, failed };
+  }
+}
+
 /** Forgets a dead-lettered call. */
 export function discardJob(id) {
   return request('DELETE', `/system/async/dead-letters/${encodeURIComponent(id)}`, { what: `discarding ${id}` });

@@ -1,7 +1,7 @@
 // Asynchronous calls: queue depth per function, the calls this tab made and how they ended,
-// a look-up by call id, and the dead letters with replay and discard.
+// a look-up by call id, and the dead letters with replay (one or all) and discard.
 
-import { deadLetters, discardJob, getJob, queueDepth, replayJob } from '../api.js';
+import { deadLetters, discardJob, getJob, queueDepth, replayAllJobs, replayJob } from '../api.js';
 import { describeJob, recentCalls, FINAL } from '../calls.js';
 import { h, replace, keepFocus, ago, chip, confirmDialog, empty, errorBox, fmtCount, fmtTime, functionHref, loading, stateKind, toast, DEFAULT_NAMESPACE } from '../dom.js';
 
@@ -45,6 +45,7 @@ export function render(root, { query }) {
   const recentBody = h('div', {});
   const deadBody = h('div', {}, loading('Reading the dead letters…'));
   const errorSlot = h('div');
+  const replayAll = h('button', { type: 'button', class: 'btn btn-small', id: 'replay-all', hidden: true }, 'Replay all');
   const lookupInput = h('input', { type: 'text', id: 'call-id', name: 'call', placeholder: 'Call id (X-Call-Id)', autocomplete: 'off', spellcheck: 'false', value: query.get('call') || '' });
   const lookupResult = h('div', { 'aria-live': 'polite' });
   const lookup = h(
@@ -64,7 +65,7 @@ export function render(root, { query }) {
       h('section', { class: 'card', 'aria-labelledby': 'lookup-title' }, h('div', { class: 'card-head' }, h('h2', { id: 'lookup-title' }, 'Find a call')), h('div', { class: 'card-body' }, lookup)),
     ),
     h('section', { class: 'card section', 'aria-labelledby': 'recent-title' }, h('div', { class: 'card-head' }, h('h2', { id: 'recent-title' }, 'Calls from this browser'), h('span', { class: 'hint' }, 'made with the invoke form in this tab')), h('div', { class: 'card-body flush' }, recentBody)),
-    h('section', { class: 'card section', 'aria-labelledby': 'dead-title' }, h('div', { class: 'card-head' }, h('h2', { id: 'dead-title' }, 'Dead letters'), h('span', { class: 'hint' }, 'calls that used up their retries')), h('div', { class: 'card-body flush' }, deadBody)),
+    h('section', { class: 'card section', 'aria-labelledby': 'dead-title' }, h('div', { class: 'card-head' }, h('h2', { id: 'dead-title' }, 'Dead letters'), h('div', { class: 'page-actions' }, h('span', { class: 'hint' }, 'calls that used up their retries'), replayAll)), h('div', { class: 'card-body flush' }, deadBody)),
   );
 
   async function find(id) {
@@ -75,7 +76,7 @@ export function render(root, { query }) {
     replace(lookupResult, loading('Looking it up…'));
     try {
       const record = await getJob(id);
-      replace(lookupResult, h('div', { class: 'result' }, record ? jobDetails(record) : h('div', { class: 'alert alert-error' }, `No asynchronous call with id ${id}. Finished calls are kept for 24 hours.`)));
+      replace(lookupResult, h('div', { class: 'result' }, record ? jobDetails(record) : h('div', { class: 'alert alert-error' }, `No asynchronous call with id ${id}. Finished calls are kept for 24 hours (7 days with NATS).`)));
     } catch (e) {
       replace(lookupResult, h('div', { class: 'result' }, errorBox(e)));
     }
@@ -157,7 +158,32 @@ export function render(root, { query }) {
     }
   }
 
+  replayAll.addEventListener('click', async () => {
+    const ok = await confirmDialog({
+      title: 'Replay every dead letter?',
+      text: 'Every call in the dead letters now is queued again with its attempts reset, for all functions. Do it once the functions are fixed.',
+      confirm: 'Replay all',
+    });
+    if (!ok) return;
+    replayAll.disabled = true;
+    try {
+      const { replayed, failed } = await replayAllJobs((n) => { replayAll.textContent = `Replaying… ${fmtCount(n)}`; });
+      toast(`Replayed ${fmtCount(replayed)} ${replayed === 1 ? 'call' : 'calls'}`);
+      if (failed.size) {
+        const [id, why] = failed.entries().next().value;
+        toast(`${fmtCount(failed.size)} could not be replayed (${id}: ${why})`, 'error');
+      }
+    } catch (e) {
+      toast(`Replay failed: ${e.message}`, 'error');
+    } finally {
+      replayAll.disabled = false;
+      replayAll.textContent = 'Replay all';
+      await load();
+    }
+  });
+
   function drawDead(list) {
+    replayAll.hidden = !list.length;
     if (!list.length) {
       replace(deadBody, empty({ icon: '✓', title: 'No dead letters', text: 'Calls that fail every retry land here, to be replayed once the function is fixed.', small: true }));
       return;
