@@ -225,13 +225,7 @@ async fn forget_id(gw: &Gateway, id: &str) -> Result<StatusCode, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::api::query_of as q;
 
     #[test]
     fn reads_the_dead_letter_query() {

@@ -85,13 +85,7 @@ pub(super) async fn logs(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::api::query_of as q;
 
     #[test]
     fn reads_the_query() {

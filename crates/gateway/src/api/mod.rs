@@ -141,3 +141,12 @@ pub(crate) struct NamespaceQuery {
     #[serde(default)]
     namespace: String,
 }
+
+/// A query string's pairs as a handler's `Query<HashMap<String, String>>` holds them (tests).
+#[cfg(test)]
+pub(crate) fn query_of(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
