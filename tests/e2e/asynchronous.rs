@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::harness::{
-    ADMIN_PASSWORD, CallbackServer, Nats, Platform, Project, eventually, http, ironfaas, ok,
-    run_cli,
+    ADMIN_PASSWORD, CallbackServer, Nats, Platform, Project, eventually, http, ironfaas, metric,
+    ok, run_cli, scrape,
 };
 
 const STACK: &str = r#"provider:
@@ -227,6 +227,51 @@ fn failing_calls_are_retried_then_dead_lettered_and_replayed(nats: bool) {
         &["queue", "dlq", "--function", "flaky.openfaas-fn"],
     ));
     assert!(!flaky_dlq.contains("broken"), "{flaky_dlq}");
+    // What the calls did, in the gateway's metrics.
+    let samples = scrape(url).samples;
+    let count = |name: &str, function: &str, label: Option<(&str, &str)>| {
+        let f = ("function_name", function);
+        let labels: Vec<_> = std::iter::once(f).chain(label).collect();
+        metric(&samples, name, &labels).unwrap_or(f64::NAN)
+    };
+    let (flaky, broken_fn) = ("flaky.openfaas-fn", "broken.openfaas-fn");
+    let submitted = "queue_worker_messages_submitted_total";
+    assert_eq!(count(submitted, flaky, None), 1.0);
+    assert_eq!(count(submitted, broken_fn, None), 4.0);
+    assert_eq!(count("ironfaas_async_retries_total", flaky, None), 2.0);
+    assert_eq!(count("ironfaas_async_retries_total", broken_fn, None), 8.0);
+    let finished = "ironfaas_async_finished_total";
+    assert_eq!(count(finished, flaky, Some(("outcome", "succeeded"))), 1.0);
+    assert_eq!(
+        count(finished, broken_fn, Some(("outcome", "dead_lettered"))),
+        4.0
+    );
+    assert_eq!(
+        count(finished, broken_fn, Some(("outcome", "succeeded"))),
+        0.0
+    );
+    assert_eq!(
+        count("queue_worker_messages_processed_total", broken_fn, None),
+        4.0
+    );
+    assert_eq!(
+        count(
+            "ironfaas_async_callbacks_total",
+            broken_fn,
+            Some(("result", "delivered"))
+        ),
+        4.0
+    );
+    // An attempt leaves the in-flight count just after it recorded its end.
+    eventually("no broken call in flight", Duration::from_secs(5), || {
+        let inflight = "queue_worker_function_invocation_inflight";
+        metric(
+            &scrape(url).samples,
+            inflight,
+            &[("function_name", broken_fn)],
+        ) == Some(0.0)
+    });
+
     let callback = callbacks.received().calls["broken-1"].clone();
     assert_eq!(callback.len(), 1, "one callback, after the last attempt");
     assert_eq!(callback[0].0["x-function-status"], "500");

@@ -472,3 +472,32 @@ impl CallbackServer {
         self.received.lock().unwrap().clone()
     }
 }
+
+/// The gateway's `/metrics`, parsed (the parse must succeed).
+pub fn scrape(url: &str) -> prometheus_parse::Scrape {
+    let text = http()
+        .get(format!("{url}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    prometheus_parse::Scrape::parse(lines).expect("the Prometheus text parser accepts /metrics")
+}
+
+/// The value of the first sample of `name` with `labels` (counters, gauges, untyped).
+pub fn metric(
+    samples: &[prometheus_parse::Sample],
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}

@@ -6,26 +6,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Platform, Project, eventually, http, ironfaas, ok};
+use crate::harness::{Platform, Project, eventually, http, ironfaas, metric, ok, scrape};
 
 const STACK: &str = "provider:\n  name: openfaas\nfunctions:\n  talker:\n    lang: python3-http\n    handler: ./talker\n    image: talker:1\n";
 const HANDLER: &str = "import sys\ndef handle(event, context):\n    print('said ' + event.query.get('n', '?'), flush=True)\n    return {'statusCode': int(event.query.get('code', '200')), 'body': 'ok'}\n";
-
-fn metric(
-    samples: &[prometheus_parse::Sample],
-    name: &str,
-    labels: &[(&str, &str)],
-) -> Option<f64> {
-    samples
-        .iter()
-        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => f64::NAN,
-        })
-}
 
 #[test]
 fn metrics_parse_and_count_the_calls() {
@@ -55,15 +39,7 @@ fn metrics_parse_and_count_the_calls() {
             500
         );
     }
-    let text = http()
-        .get(format!("{}/metrics", platform.url))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    let lines = text.lines().map(|l| Ok(l.to_string()));
-    let scrape = prometheus_parse::Scrape::parse(lines)
-        .expect("the Prometheus text parser accepts /metrics");
+    let scrape = scrape(&platform.url);
     let f = ("function_name", "talker.openfaas-fn");
     assert_eq!(
         metric(

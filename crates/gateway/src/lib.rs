@@ -119,6 +119,7 @@ pub(crate) struct Gateway {
     config: GatewayConfig,
     pools: Pools,
     metrics: Metrics,
+    async_stats: Arc<asynchronous::AsyncStats>,
     served_by: HeaderValue,
     turn: AtomicUsize,
     waking: scale_from_zero::Waking,
@@ -208,6 +209,7 @@ pub async fn serve(
         config,
         pools: Pools::default(),
         metrics: Metrics::default(),
+        async_stats: Arc::default(),
         served_by: HeaderValue::from_static(concat!("ironfaas/", env!("CARGO_PKG_VERSION"))),
         turn: AtomicUsize::new(0),
         waking: scale_from_zero::Waking::default(),
@@ -244,6 +246,7 @@ pub async fn serve(
                 queue,
                 invoker,
                 config,
+                Some(Arc::clone(&gateway.async_stats)),
                 async move {
                     let _ = workers_stopped.await;
                 },

@@ -17,19 +17,36 @@ const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// A histogram with [`BUCKETS`].
-#[derive(Debug, Default)]
+/// A histogram over a fixed set of upper bounds ([`BUCKETS`] by default).
+#[derive(Debug)]
 pub(crate) struct Histogram {
-    buckets: [AtomicU64; BUCKETS.len()],
+    bounds: &'static [f64],
+    buckets: Box<[AtomicU64]>,
     count: AtomicU64,
     sum_micros: AtomicU64,
 }
 
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::with_bounds(&BUCKETS)
+    }
+}
+
 impl Histogram {
+    /// A histogram with these upper bounds (in seconds, ascending).
+    pub fn with_bounds(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
     /// Records one observation.
     pub fn observe(&self, value: Duration) {
         let seconds = value.as_secs_f64();
-        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
             if seconds <= *bound {
                 bucket.fetch_add(1, Ordering::Relaxed);
             }
@@ -44,8 +61,9 @@ impl Histogram {
         self.count.load(Ordering::Relaxed)
     }
 
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+    /// Writes the `_bucket`, `_sum` and `_count` lines of `name` with `labels`.
+    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
             let _ = writeln!(
                 out,
                 "{name}_bucket{{{labels},le=\"{bound}\"}} {}",
@@ -337,7 +355,8 @@ impl Metrics {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+/// Writes the `# HELP` and `# TYPE` lines of a metric.
+pub(crate) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 

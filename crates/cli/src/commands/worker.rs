@@ -54,6 +54,6 @@ pub(super) async fn run(args: WorkerArgs) -> CmdResult {
         args.queue,
         client.base()
     );
-    run_workers(queue, invoker, config, shutdown_signal()).await;
+    run_workers(queue, invoker, config, None, shutdown_signal()).await;
     Ok(())
 }

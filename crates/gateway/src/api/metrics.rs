@@ -54,6 +54,7 @@ pub(super) async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse
                 d.queued + d.retrying
             ));
         }
+        gw.async_stats.render(&mut queue_lines);
     }
     (
         [(

@@ -137,8 +137,12 @@ pub(crate) async fn enqueue(
     job.body = body;
     job.callback_url = callback_url;
     job.enqueued_at = unix_ms(SystemTime::now());
+    let function = job.function.clone();
     match queue.enqueue(job).await {
-        Ok(Enqueued::New | Enqueued::Duplicate) => {
+        Ok(enqueued) => {
+            if enqueued == Enqueued::New {
+                gateway.async_stats.submitted(&function);
+            }
             let mut response = Response::new(GatewayBody::empty());
             *response.status_mut() = StatusCode::ACCEPTED;
             response.headers_mut().insert("x-call-id", call_id);

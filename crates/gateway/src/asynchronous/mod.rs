@@ -7,8 +7,10 @@ mod callback;
 pub(crate) mod enqueue;
 pub(crate) mod invoker;
 mod policies;
+mod stats;
 pub(crate) mod worker;
 
 pub use invoker::{HttpInvoker, Invoker};
 pub(crate) use policies::Policies;
+pub use stats::AsyncStats;
 pub use worker::{WorkerConfig, run_workers};

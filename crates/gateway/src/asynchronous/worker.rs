@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 
 use super::callback::{Callback, Callbacks};
 use super::invoker::{Answer, Invoker};
+use super::stats::{AsyncStats, End};
 
 /// How the worker pool runs.
 #[derive(Debug, Clone, Copy)]
@@ -56,22 +57,26 @@ impl Running {
 struct Shared {
     queue: Arc<dyn Queue>,
     invoker: Arc<dyn Invoker>,
+    stats: Option<Arc<AsyncStats>>,
     callbacks: Callbacks,
     config: WorkerConfig,
     running: Running,
     limits: Mutex<HashMap<FunctionRef, usize>>,
 }
 
-/// Runs the worker pool until `shutdown` resolves; calls in flight then finish.
+/// Runs the worker pool until `shutdown` resolves; calls in flight then finish. `stats`, when
+/// given, counts what the calls did (for `/metrics`).
 pub async fn run_workers(
     queue: Arc<dyn Queue>,
     invoker: Arc<dyn Invoker>,
     config: WorkerConfig,
+    stats: Option<Arc<AsyncStats>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let shared = Arc::new(Shared {
         queue,
         invoker,
+        stats,
         callbacks: Callbacks::new(),
         config,
         running: Running::default(),
@@ -107,10 +112,17 @@ pub async fn run_workers(
             };
             let shared = Arc::clone(&shared);
             shared.running.change(&lease.job.function, true);
+            if let Some(stats) = &shared.stats {
+                let job = &lease.job;
+                stats.started(&job.function, job.attempt, job.enqueued_at);
+            }
             tokio::spawn(async move {
                 let function = lease.job.function.clone();
                 shared.process(lease).await;
                 shared.running.change(&function, false);
+                if let Some(stats) = &shared.stats {
+                    stats.stopped(&function);
+                }
                 drop(permit);
             });
         }
@@ -129,6 +141,13 @@ fn jitter() -> f64 {
 }
 
 impl Shared {
+    /// Counts with the stats, if this pool keeps any.
+    fn count(&self, f: impl FnOnce(&AsyncStats)) {
+        if let Some(stats) = &self.stats {
+            f(stats);
+        }
+    }
+
     /// How many more calls of each function may start now.
     fn room(&self) -> Room {
         let running = self.running.snapshot();
@@ -216,6 +235,7 @@ impl Shared {
             {
                 tracing::warn!("async call {}: cannot schedule its retry: {e}", job.id);
             }
+            self.count(|s| s.retried(&job.function));
             return;
         }
         if let Some(url) = job.callback_url.as_deref() {
@@ -234,10 +254,18 @@ impl Shared {
                 retry: job.attempt.saturating_sub(1),
                 retry_max: job.max_attempts.saturating_sub(1),
             };
-            if let Err(e) = self.callbacks.deliver(&callback).await {
+            let delivered = self.callbacks.deliver(&callback).await;
+            if let Err(e) = &delivered {
                 tracing::warn!("async call {} to {}: {e}", job.id, job.function);
             }
+            self.count(|s| s.callback(&job.function, delivered.is_ok()));
         }
+        let end = match (retryable, status < 400) {
+            (true, _) => End::DeadLettered,
+            (false, true) => End::Succeeded,
+            (false, false) => End::Failed,
+        };
+        self.count(|s| s.ended(&job.function, end));
         let done = if retryable {
             tracing::warn!(
                 "async call {} to {} failed {} times; dead-lettered: {error}",

@@ -1,0 +1,292 @@
+//! Counters of asynchronous calls for `/metrics`: what this process accepted, is making,
+//! retried, finished and called back, per function. OpenFaaS Pro's queue-worker names where it
+//! has them (compat §9.4), `ironfaas_async_*` for the rest.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use ironfaas_queue::unix_ms;
+use ironfaas_spec::names::FunctionRef;
+
+use crate::metrics::{Histogram, escape, header};
+
+/// Upper bounds of the wait histogram, in seconds: from milliseconds to an hour, as a backlog
+/// can grow that long.
+const WAIT_BOUNDS: [f64; 16] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+];
+
+/// How a call ended (its last attempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// Answered below 400.
+    Succeeded,
+    /// Answered with a status not retried (or its function is gone).
+    Failed,
+    /// Out of attempts.
+    DeadLettered,
+}
+
+const ENDS: [(End, &str); 3] = [
+    (End::Succeeded, "succeeded"),
+    (End::Failed, "failed"),
+    (End::DeadLettered, "dead_lettered"),
+];
+
+#[derive(Debug)]
+struct FunctionStats {
+    submitted: AtomicU64,
+    inflight: AtomicU64,
+    ended: [AtomicU64; 3],
+    retries: AtomicU64,
+    callbacks_delivered: AtomicU64,
+    callbacks_failed: AtomicU64,
+    /// From acceptance to the start of the first attempt.
+    wait: Histogram,
+}
+
+impl Default for FunctionStats {
+    fn default() -> Self {
+        FunctionStats {
+            submitted: AtomicU64::new(0),
+            inflight: AtomicU64::new(0),
+            ended: Default::default(),
+            retries: AtomicU64::new(0),
+            callbacks_delivered: AtomicU64::new(0),
+            callbacks_failed: AtomicU64::new(0),
+            wait: Histogram::with_bounds(&WAIT_BOUNDS),
+        }
+    }
+}
+
+/// Every function's counters of asynchronous calls in this process.
+#[derive(Debug, Default)]
+pub struct AsyncStats {
+    functions: RwLock<BTreeMap<FunctionRef, Arc<FunctionStats>>>,
+}
+
+fn get(n: &AtomicU64) -> u64 {
+    n.load(Ordering::Relaxed)
+}
+
+fn bump(n: &AtomicU64) {
+    n.fetch_add(1, Ordering::Relaxed);
+}
+
+impl AsyncStats {
+    fn of(&self, function: &FunctionRef) -> Arc<FunctionStats> {
+        if let Some(s) = self
+            .functions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(function)
+        {
+            return Arc::clone(s);
+        }
+        let mut map = self.functions.write().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(map.entry(function.clone()).or_default())
+    }
+
+    /// A new call was stored.
+    pub(crate) fn submitted(&self, function: &FunctionRef) {
+        bump(&self.of(function).submitted);
+    }
+
+    /// An attempt starts on a call accepted at `enqueued_at` (unix ms).
+    pub(crate) fn started(&self, function: &FunctionRef, attempt: u32, enqueued_at: u64) {
+        let s = self.of(function);
+        bump(&s.inflight);
+        if attempt == 1 {
+            let waited = unix_ms(SystemTime::now()).saturating_sub(enqueued_at);
+            s.wait.observe(Duration::from_millis(waited));
+        }
+    }
+
+    /// An attempt is over (whatever came of it).
+    pub(crate) fn stopped(&self, function: &FunctionRef) {
+        let s = self.of(function);
+        let _ = s
+            .inflight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    /// An attempt failed and the call will be tried again.
+    pub(crate) fn retried(&self, function: &FunctionRef) {
+        bump(&self.of(function).retries);
+    }
+
+    /// A call ended.
+    pub(crate) fn ended(&self, function: &FunctionRef, end: End) {
+        let s = self.of(function);
+        if let Some(i) = ENDS.iter().position(|(e, _)| *e == end) {
+            bump(&s.ended[i]);
+        }
+    }
+
+    /// A callback was delivered, or given up on.
+    pub(crate) fn callback(&self, function: &FunctionRef, delivered: bool) {
+        let s = self.of(function);
+        bump(if delivered {
+            &s.callbacks_delivered
+        } else {
+            &s.callbacks_failed
+        });
+    }
+
+    /// The Prometheus text of every counter.
+    pub(crate) fn render(&self, out: &mut String) {
+        let all: Vec<(String, Arc<FunctionStats>)> = self
+            .functions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(f, s)| (escape(&f.to_string()), Arc::clone(s)))
+            .collect();
+        let queue = |f: &str| format!("function_name=\"{f}\",queue_name=\"faas-request\"");
+        let counter =
+            |out: &mut String, name: &str, help: &str, value: &dyn Fn(&FunctionStats) -> u64| {
+                header(out, name, "counter", help);
+                for (f, s) in &all {
+                    let _ = writeln!(out, "{name}{{{}}} {}", queue(f), value(s));
+                }
+            };
+        counter(
+            out,
+            "queue_worker_messages_submitted_total",
+            "Asynchronous calls accepted (OpenFaaS Pro's name)",
+            &|s| get(&s.submitted),
+        );
+        counter(
+            out,
+            "queue_worker_messages_processed_total",
+            "Asynchronous calls made to their end: succeeded, failed or dead-lettered (OpenFaaS Pro's name)",
+            &|s| s.ended.iter().map(get).sum(),
+        );
+        header(
+            out,
+            "queue_worker_function_invocation_inflight",
+            "gauge",
+            "Asynchronous calls being made now (OpenFaaS Pro's name)",
+        );
+        for (f, s) in &all {
+            let _ = writeln!(
+                out,
+                "queue_worker_function_invocation_inflight{{function_name=\"{f}\"}} {}",
+                get(&s.inflight)
+            );
+        }
+        header(
+            out,
+            "ironfaas_async_finished_total",
+            "counter",
+            "Asynchronous calls by how they ended",
+        );
+        for (f, s) in &all {
+            for (i, (_, outcome)) in ENDS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "ironfaas_async_finished_total{{function_name=\"{f}\",outcome=\"{outcome}\"}} {}",
+                    get(&s.ended[i])
+                );
+            }
+        }
+        header(
+            out,
+            "ironfaas_async_retries_total",
+            "counter",
+            "Attempts of asynchronous calls that failed and were scheduled again",
+        );
+        for (f, s) in &all {
+            let _ = writeln!(
+                out,
+                "ironfaas_async_retries_total{{function_name=\"{f}\"}} {}",
+                get(&s.retries)
+            );
+        }
+        header(
+            out,
+            "ironfaas_async_callbacks_total",
+            "counter",
+            "Callbacks to X-Callback-Url, delivered or given up after their retries",
+        );
+        for (f, s) in &all {
+            for (result, n) in [
+                ("delivered", &s.callbacks_delivered),
+                ("failed", &s.callbacks_failed),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "ironfaas_async_callbacks_total{{function_name=\"{f}\",result=\"{result}\"}} {}",
+                    get(n)
+                );
+            }
+        }
+        header(
+            out,
+            "ironfaas_async_wait_seconds",
+            "histogram",
+            "Time from accepting an asynchronous call to the start of its first attempt",
+        );
+        for (f, s) in &all {
+            s.wait.render(
+                out,
+                "ironfaas_async_wait_seconds",
+                &format!("function_name=\"{f}\""),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_each_step_of_a_call() {
+        let stats = AsyncStats::default();
+        let f = FunctionRef::new("resize", "media");
+        stats.submitted(&f);
+        let accepted = unix_ms(SystemTime::now()) - 3000;
+        stats.started(&f, 1, accepted);
+        let mut out = String::new();
+        stats.render(&mut out);
+        assert!(
+            out.contains(
+                "queue_worker_function_invocation_inflight{function_name=\"resize.media\"} 1"
+            ),
+            "{out}"
+        );
+        stats.retried(&f);
+        stats.stopped(&f);
+        stats.started(&f, 2, accepted);
+        stats.ended(&f, End::DeadLettered);
+        stats.callback(&f, false);
+        stats.stopped(&f);
+        stats.stopped(&f); // never below 0
+        let mut out = String::new();
+        stats.render(&mut out);
+        let labels = "function_name=\"resize.media\"";
+        for line in [
+            format!(
+                "queue_worker_messages_submitted_total{{{labels},queue_name=\"faas-request\"}} 1"
+            ),
+            format!(
+                "queue_worker_messages_processed_total{{{labels},queue_name=\"faas-request\"}} 1"
+            ),
+            format!("queue_worker_function_invocation_inflight{{{labels}}} 0"),
+            format!("ironfaas_async_finished_total{{{labels},outcome=\"dead_lettered\"}} 1"),
+            format!("ironfaas_async_finished_total{{{labels},outcome=\"succeeded\"}} 0"),
+            format!("ironfaas_async_retries_total{{{labels}}} 1"),
+            format!("ironfaas_async_callbacks_total{{{labels},result=\"failed\"}} 1"),
+            // The first attempt waited 3 s: counted from 5 s up, not at 2.5 s; the retry not at all.
+            format!("ironfaas_async_wait_seconds_bucket{{{labels},le=\"2.5\"}} 0"),
+            format!("ironfaas_async_wait_seconds_bucket{{{labels},le=\"5\"}} 1"),
+            format!("ironfaas_async_wait_seconds_count{{{labels}}} 1"),
+        ] {
+            assert!(out.lines().any(|l| l == line), "no line {line} in:\n{out}");
+        }
+    }
+}
