@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::harness::{
-    ADMIN_PASSWORD, CallbackServer, Nats, Platform, Project, eventually, http, ironfaas, metric,
-    ok, run_cli, scrape,
+    ADMIN_PASSWORD, CallbackServer, Nats, Platform, Project, eventually, free_port, http, ironfaas,
+    metric, ok, run_cli, scrape,
 };
 
 const STACK: &str = r#"provider:
@@ -576,7 +576,7 @@ fn nats_killed_and_restarted_mid_run_loses_nothing() {
 
 /// `ironfaas worker`, a separate process on the shared NATS queue, makes the calls a gateway
 /// with no workers of its own stored, including calls to a function that needs the admin's
-/// credentials (which the worker sends, found as the CLI finds them).
+/// credentials (which the worker sends, found as the CLI finds them), and serves its metrics.
 #[test]
 fn a_separate_worker_makes_the_calls() {
     let s = setup(true, &["--async-workers", "0"]);
@@ -605,6 +605,7 @@ fn a_separate_worker_makes_the_calls() {
         "the gateway has no workers: nothing may run before the worker starts"
     );
     let nats = s.nats.as_ref().unwrap();
+    let metrics = format!("127.0.0.1:{}", free_port());
     let mut worker = std::process::Command::new(ironfaas())
         .args([
             "worker",
@@ -612,6 +613,8 @@ fn a_separate_worker_makes_the_calls() {
             nats.url.as_str(),
             "--gateway",
             url.as_str(),
+            "--metrics-listen",
+            metrics.as_str(),
         ])
         .env("IRONFAAS_PASSWORD", ADMIN_PASSWORD)
         .stdout(std::process::Stdio::null())
@@ -621,6 +624,16 @@ fn a_separate_worker_makes_the_calls() {
     eventually("both callbacks", Duration::from_secs(30), || {
         callbacks.received().calls.len() == 2
     });
+    let worker_url = format!("http://{metrics}");
+    for function in ["count.openfaas-fn", "guarded.openfaas-fn"] {
+        let labels = [("function_name", function), ("outcome", "succeeded")];
+        eventually("the worker's metrics", Duration::from_secs(5), || {
+            let samples = scrape(&worker_url).samples;
+            metric(&samples, "ironfaas_async_finished_total", &labels) == Some(1.0)
+        });
+    }
+    let elsewhere = http().get(format!("{worker_url}/")).send().unwrap();
+    assert_eq!(elsewhere.status(), 404);
     let _ = worker.kill();
     let _ = worker.wait();
     let received = callbacks.received();

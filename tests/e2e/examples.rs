@@ -7,7 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::harness::{ADMIN_PASSWORD, Platform, anonymous, eventually, ironfaas, ok, repo, text};
+use crate::harness::{
+    ADMIN_PASSWORD, Platform, anonymous, eventually, free_port, ironfaas, ok, repo, text,
+};
 
 /// The lines a child printed on stdout and stderr, shared with the threads that read them.
 type Lines = Arc<Mutex<Vec<String>>>;
@@ -98,14 +100,6 @@ impl Drop for Background {
         let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The walkthrough's callbacks so far: (status line, body line) per callback of `id`.

@@ -332,11 +332,7 @@ pub struct Nats {
 impl Nats {
     /// Starts one; fails the test with the fix when nats-server is not installed.
     pub fn start() -> Nats {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut nats = Nats {
             url: format!("nats://127.0.0.1:{port}"),
             port,
@@ -500,4 +496,13 @@ pub fn metric(
             | prometheus_parse::Value::Untyped(v) => v,
             _ => f64::NAN,
         })
+}
+
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use ironfaas_gateway::asynchronous::{HttpInvoker, WorkerConfig, run_workers};
+use ironfaas_gateway::asynchronous::{
+    AsyncStats, HttpInvoker, WorkerConfig, run_workers, serve_metrics,
+};
 
 use super::{GatewayArgs, duration_arg};
 use crate::failure::{CmdResult, Failure};
@@ -24,6 +26,10 @@ pub struct WorkerArgs {
     /// How long a lease on a call lasts; it is extended while the call runs.
     #[arg(long, env = "IRONFAAS_ASYNC_LEASE", default_value = "30s", value_parser = duration_arg)]
     lease: Duration,
+    /// Serve this worker's metrics (GET /metrics, Prometheus text) on this address, e.g.
+    /// 0.0.0.0:9101; none when not given.
+    #[arg(long, env = "IRONFAAS_WORKER_METRICS", value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     gateway: GatewayArgs,
 }
@@ -48,12 +54,27 @@ pub(super) async fn run(args: WorkerArgs) -> CmdResult {
         lease: args.lease,
         ..WorkerConfig::default()
     };
+    let stats = match args.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                Failure::input(format!(
+                    "cannot serve metrics on {addr}: {e}; pick a free address with \
+                     --metrics-listen (or leave it out)"
+                ))
+            })?;
+            let stats = Arc::new(AsyncStats::default());
+            tokio::spawn(serve_metrics(listener, Arc::clone(&stats)));
+            eprintln!("ironfaas worker: metrics on http://{addr}/metrics");
+            Some(stats)
+        }
+    };
     eprintln!(
         "ironfaas worker: {} calls at once from {}, through {}",
         args.concurrency,
         args.queue,
         client.base()
     );
-    run_workers(queue, invoker, config, None, shutdown_signal()).await;
+    run_workers(queue, invoker, config, stats, shutdown_signal()).await;
     Ok(())
 }

@@ -12,5 +12,5 @@ pub(crate) mod worker;
 
 pub use invoker::{HttpInvoker, Invoker};
 pub(crate) use policies::Policies;
-pub use stats::AsyncStats;
+pub use stats::{AsyncStats, serve_metrics};
 pub use worker::{WorkerConfig, run_workers};

@@ -1,6 +1,7 @@
 //! Counters of asynchronous calls for `/metrics`: what this process accepted, is making,
 //! retried, finished and called back, per function. OpenFaaS Pro's queue-worker names where it
-//! has them (compat §9.4), `ironfaas_async_*` for the rest.
+//! has them (compat §9.4), `ironfaas_async_*` for the rest. The gateway adds them to its own
+//! `/metrics`; a separate `ironfaas worker` serves them with [`serve_metrics`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -237,6 +238,47 @@ impl AsyncStats {
                 &format!("function_name=\"{f}\""),
             );
         }
+    }
+}
+
+/// Serves `GET /metrics` with the counters of `stats` on `listener` (a separate worker's,
+/// which has no gateway to show them); anything else is a 404. Runs until dropped.
+pub async fn serve_metrics(listener: tokio::net::TcpListener, stats: Arc<AsyncStats>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let stats = Arc::clone(&stats);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: http::Request<_>| {
+                let stats = Arc::clone(&stats);
+                async move {
+                    let (status, body) =
+                        if req.method() == http::Method::GET && req.uri().path() == "/metrics" {
+                            let mut out = String::new();
+                            stats.render(&mut out);
+                            (http::StatusCode::OK, out)
+                        } else {
+                            (
+                                http::StatusCode::NOT_FOUND,
+                                "404 page not found: this worker serves GET /metrics only\n".into(),
+                            )
+                        };
+                    http::Response::builder()
+                        .status(status)
+                        .header(
+                            http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )
+                        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            // A client that goes away is no concern of the worker's.
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await;
+        });
     }
 }
 
