@@ -573,10 +573,16 @@ class TestStartFd(unittest.TestCase):
         self.assertFalse(os.path.exists(sock), "listening before the byte")
         os.write(go, b"s")
         os.close(go)
+        # The socket file appears at bind(), a moment before listen(): connect until accepted.
         deadline = time.monotonic() + 10
-        while not os.path.exists(sock) and time.monotonic() < deadline:
-            time.sleep(0.005)
-        c = Client(sock)
+        while True:
+            try:
+                c = Client(sock)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
         try:
             r = c.request("GET", "/")
         finally:

@@ -112,17 +112,13 @@ pub async fn run_workers(
             };
             let shared = Arc::clone(&shared);
             shared.running.change(&lease.job.function, true);
-            if let Some(stats) = &shared.stats {
-                let job = &lease.job;
-                stats.started(&job.function, job.attempt, job.enqueued_at);
-            }
+            let job = &lease.job;
+            shared.count(|s| s.started(&job.function, job.attempt, job.enqueued_at));
             tokio::spawn(async move {
                 let function = lease.job.function.clone();
                 shared.process(lease).await;
                 shared.running.change(&function, false);
-                if let Some(stats) = &shared.stats {
-                    stats.stopped(&function);
-                }
+                shared.count(|s| s.stopped(&function));
                 drop(permit);
             });
         }
@@ -266,20 +262,22 @@ impl Shared {
             (false, false) => End::Failed,
         };
         self.count(|s| s.ended(&job.function, end));
-        let done = if retryable {
-            tracing::warn!(
-                "async call {} to {} failed {} times; dead-lettered: {error}",
-                job.id,
-                job.function,
-                job.attempt
-            );
-            self.queue.dead_letter(lease, error).await
-        } else if status < 400 {
-            self.queue.ack(lease, Outcome::Succeeded { status }).await
-        } else {
-            self.queue
-                .ack(lease, Outcome::Failed { status, error })
-                .await
+        let done = match end {
+            End::DeadLettered => {
+                tracing::warn!(
+                    "async call {} to {} failed {} times; dead-lettered: {error}",
+                    job.id,
+                    job.function,
+                    job.attempt
+                );
+                self.queue.dead_letter(lease, error).await
+            }
+            End::Succeeded => self.queue.ack(lease, Outcome::Succeeded { status }).await,
+            End::Failed => {
+                self.queue
+                    .ack(lease, Outcome::Failed { status, error })
+                    .await
+            }
         };
         if let Err(e) = done {
             tracing::warn!("async call {}: cannot record its end: {e}", job.id);
