@@ -224,6 +224,8 @@ impl Shared {
                 job.function,
                 job.attempt
             );
+            // Counted first: once scheduled, the next attempt may end before this task goes on.
+            self.count(|s| s.retried(&job.function));
             if let Err(e) = self
                 .queue
                 .retry_later(lease, SystemTime::now() + wait, error)
@@ -231,7 +233,6 @@ impl Shared {
             {
                 tracing::warn!("async call {}: cannot schedule its retry: {e}", job.id);
             }
-            self.count(|s| s.retried(&job.function));
             return;
         }
         if let Some(url) = job.callback_url.as_deref() {
