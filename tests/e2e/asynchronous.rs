@@ -182,6 +182,15 @@ fn failing_calls_are_retried_then_dead_lettered_and_replayed(nats: bool) {
     let url = &s.platform.url;
     let flaky = enqueue(url, "flaky", &callbacks.url, Some("flaky-1"));
     assert_eq!(flaky.status(), 202);
+    let waited = ok(&s
+        .platform
+        .cli(s.project.path(), &["queue", "status", "flaky-1", "--wait"]));
+    assert!(
+        waited
+            .lines()
+            .any(|l| l.starts_with("state") && l.ends_with("succeeded")),
+        "--wait returns once the call succeeded, after its retries: {waited}"
+    );
     eventually("the flaky call to succeed", Duration::from_secs(30), || {
         callbacks.received().calls.contains_key("flaky-1")
     });
@@ -211,6 +220,19 @@ fn failing_calls_are_retried_then_dead_lettered_and_replayed(nats: bool) {
     assert!(
         dlq.contains("broken-1") && dlq.contains("broken.openfaas-fn"),
         "{dlq}"
+    );
+    let waited = s
+        .platform
+        .cli(s.project.path(), &["queue", "status", "broken-1", "--wait"]);
+    assert_eq!(
+        waited.status.code(),
+        Some(1),
+        "--wait fails for a dead letter"
+    );
+    let said = String::from_utf8_lossy(&waited.stderr);
+    assert!(
+        said.contains("call broken-1 ended deadLettered: the function answered 500"),
+        "{said}"
     );
     let dlq = ok(&s.platform.cli(
         s.project.path(),
@@ -603,6 +625,16 @@ fn a_separate_worker_makes_the_calls() {
     assert!(
         callbacks.received().calls.is_empty(),
         "the gateway has no workers: nothing may run before the worker starts"
+    );
+    let waited = s.platform.cli(
+        s.project.path(),
+        &["queue", "status", "plain-1", "--wait", "--timeout", "300ms"],
+    );
+    assert_eq!(waited.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&waited.stderr);
+    assert!(
+        said.contains("call plain-1 is still queued after 300ms"),
+        "{said}"
     );
     let nats = s.nats.as_ref().unwrap();
     let metrics = format!("127.0.0.1:{}", free_port());

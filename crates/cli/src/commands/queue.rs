@@ -8,7 +8,7 @@ use http::Method;
 
 use serde::{Deserialize, Serialize};
 
-use super::GatewayArgs;
+use super::{GatewayArgs, duration_arg};
 use crate::client::Client;
 use crate::failure::{CmdResult, Failure};
 use crate::output::{Progress, table};
@@ -36,6 +36,13 @@ enum QueueCommand {
     Status {
         /// The call id.
         id: String,
+        /// Wait for the call to end (succeeded, failed or dead-lettered); the exit code is then
+        /// 0 only if it succeeded.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up after this long (exit code 1).
+        #[arg(long, default_value = "5m", value_parser = duration_arg, value_name = "DURATION")]
+        timeout: Duration,
     },
     /// The dead letters, oldest first: calls that failed every attempt.
     Dlq {
@@ -238,9 +245,13 @@ pub(super) async fn run(args: QueueArgs) -> CmdResult {
                 .json(Method::GET, "/system/async", LIMIT, "queue")
                 .await?
         }
-        QueueCommand::Status { id } => {
+        QueueCommand::Status { id, wait, timeout } => {
             let path = format!("/system/async/{}", encode(id));
-            client.json(Method::GET, &path, LIMIT, "queue").await?
+            if *wait {
+                wait_for_end(&client, &path, id, *timeout).await?
+            } else {
+                client.json(Method::GET, &path, LIMIT, "queue").await?
+            }
         }
         QueueCommand::Dlq { function, limit } => {
             let mut path = format!("/system/async/dead-letters?limit={limit}");
@@ -265,15 +276,72 @@ pub(super) async fn run(args: QueueArgs) -> CmdResult {
         QueueCommand::Replay { ids, .. } => return each(&client, ids, true, args.json).await,
         QueueCommand::Delete { ids } => return each(&client, ids, false, args.json).await,
     };
-    if args.json {
+    print(&args.command, &value, args.json)?;
+    match &args.command {
+        QueueCommand::Status { id, wait: true, .. } => verdict(id, &value),
+        _ => Ok(()),
+    }
+}
+
+/// The states a call does not leave.
+const FINAL: [&str; 3] = ["succeeded", "failed", "deadLettered"];
+
+/// `status --wait`: reads the call's record until it is in a final state, or `timeout` passed.
+async fn wait_for_end(
+    client: &Client,
+    path: &str,
+    id: &str,
+    timeout: Duration,
+) -> CmdResult<serde_json::Value> {
+    let progress = Progress::start(id);
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let value: serde_json::Value = client.json(Method::GET, path, LIMIT, "queue").await?;
+        let state = text(&value, "state");
+        if FINAL.contains(&state.as_str()) {
+            progress.clear();
+            return Ok(value);
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            progress.clear();
+            return Err(Failure::failed(format!(
+                "call {id} is still {state} after {}; wait longer with --timeout",
+                ironfaas_spec::duration::format_duration(timeout)
+            )));
+        }
+        progress.step(&format!("{state}…"));
+        tokio::time::sleep(pause.min(left)).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// `status --wait`'s exit: success only for a call that succeeded.
+fn verdict(id: &str, value: &serde_json::Value) -> CmdResult {
+    let state = text(value, "state");
+    if state == "succeeded" {
+        return Ok(());
+    }
+    let why = ["error", "lastError"]
+        .iter()
+        .map(|k| text(value, k))
+        .find(|t| t != "-")
+        .unwrap_or_else(|| format!("status {}", text(value, "status")));
+    Err(Failure::failed(format!("call {id} ended {state}: {why}")))
+}
+
+/// Prints what the gateway answered: JSON, a table, or one call's fields.
+fn print(command: &QueueCommand, value: &serde_json::Value, json: bool) -> CmdResult {
+    if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&value).map_err(|e| Failure::failed(e.to_string()))?
+            serde_json::to_string_pretty(value).map_err(|e| Failure::failed(e.to_string()))?
         );
         return Ok(());
     }
     let items: Vec<serde_json::Value> = value.as_array().cloned().unwrap_or_default();
-    match args.command {
+    match command {
         QueueCommand::List => {
             let rows: Vec<Vec<String>> = items
                 .iter()
