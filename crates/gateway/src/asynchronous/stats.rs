@@ -147,38 +147,57 @@ impl AsyncStats {
             .map(|(f, s)| (escape(&f.to_string()), Arc::clone(s)))
             .collect();
         let queue = |f: &str| format!("function_name=\"{f}\",queue_name=\"faas-request\"");
-        let counter =
-            |out: &mut String, name: &str, help: &str, value: &dyn Fn(&FunctionStats) -> u64| {
-                header(out, name, "counter", help);
-                for (f, s) in &all {
-                    let _ = writeln!(out, "{name}{{{}}} {}", queue(f), value(s));
-                }
-            };
-        counter(
+        let plain = |f: &str| format!("function_name=\"{f}\"");
+        // One line per function.
+        let each = |out: &mut String,
+                    (name, kind, help): (&str, &str, &str),
+                    labels: &dyn Fn(&str) -> String,
+                    value: &dyn Fn(&FunctionStats) -> u64| {
+            header(out, name, kind, help);
+            for (f, s) in &all {
+                let _ = writeln!(out, "{name}{{{}}} {}", labels(f), value(s));
+            }
+        };
+        each(
             out,
-            "queue_worker_messages_submitted_total",
-            "Asynchronous calls accepted (OpenFaaS Pro's name)",
+            (
+                "queue_worker_messages_submitted_total",
+                "counter",
+                "Asynchronous calls accepted (OpenFaaS Pro's name)",
+            ),
+            &queue,
             &|s| get(&s.submitted),
         );
-        counter(
+        each(
             out,
-            "queue_worker_messages_processed_total",
-            "Asynchronous calls made to their end: succeeded, failed or dead-lettered (OpenFaaS Pro's name)",
+            (
+                "queue_worker_messages_processed_total",
+                "counter",
+                "Asynchronous calls made to their end: succeeded, failed or dead-lettered (OpenFaaS Pro's name)",
+            ),
+            &queue,
             &|s| s.ended.iter().map(get).sum(),
         );
-        header(
+        each(
             out,
-            "queue_worker_function_invocation_inflight",
-            "gauge",
-            "Asynchronous calls being made now (OpenFaaS Pro's name)",
+            (
+                "queue_worker_function_invocation_inflight",
+                "gauge",
+                "Asynchronous calls being made now (OpenFaaS Pro's name)",
+            ),
+            &plain,
+            &|s| get(&s.inflight),
         );
-        for (f, s) in &all {
-            let _ = writeln!(
-                out,
-                "queue_worker_function_invocation_inflight{{function_name=\"{f}\"}} {}",
-                get(&s.inflight)
-            );
-        }
+        each(
+            out,
+            (
+                "ironfaas_async_retries_total",
+                "counter",
+                "Attempts of asynchronous calls that failed and were scheduled again",
+            ),
+            &plain,
+            &|s| get(&s.retries),
+        );
         header(
             out,
             "ironfaas_async_finished_total",
@@ -193,19 +212,6 @@ impl AsyncStats {
                     get(&s.ended[i])
                 );
             }
-        }
-        header(
-            out,
-            "ironfaas_async_retries_total",
-            "counter",
-            "Attempts of asynchronous calls that failed and were scheduled again",
-        );
-        for (f, s) in &all {
-            let _ = writeln!(
-                out,
-                "ironfaas_async_retries_total{{function_name=\"{f}\"}} {}",
-                get(&s.retries)
-            );
         }
         header(
             out,
