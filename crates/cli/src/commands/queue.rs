@@ -341,6 +341,20 @@ fn print(command: &QueueCommand, value: &serde_json::Value, json: bool) -> CmdRe
         return Ok(());
     }
     let items: Vec<serde_json::Value> = value.as_array().cloned().unwrap_or_default();
+    match (command, items.is_empty()) {
+        (QueueCommand::List, true) => {
+            eprintln!("no asynchronous calls queued, running, retrying or dead");
+            return Ok(());
+        }
+        (QueueCommand::Dlq { function, .. }, true) => {
+            match function {
+                Some(f) => eprintln!("no dead letters of {f}"),
+                None => eprintln!("no dead letters"),
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
     match command {
         QueueCommand::List => {
             let rows: Vec<Vec<String>> = items
