@@ -20,6 +20,9 @@ use crate::digest::Digest;
 use crate::error::StoreError;
 use crate::store::{FunctionStore, blob_key};
 
+/// How long a cancelled multipart upload waits before its abort (see `Drop`).
+const CANCELLED_ABORT_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How much of a file is read at once.
 const FILE_CHUNK: usize = 256 * 1024;
 
@@ -110,11 +113,15 @@ impl BlobUpload<'_> {
 
 impl Drop for BlobUpload<'_> {
     fn drop(&mut self) {
-        // Cancelled mid-way (the caller's future was dropped): abort in the background.
+        // Cancelled mid-way (the caller's future was dropped): abort in the background, after a
+        // moment. A part whose body had reached the server may still be being written; an abort
+        // that came first would leave that part behind for good (S3 says the same of parts in
+        // flight during an abort).
         if let Some(multipart) = self.multipart.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             runtime.spawn(async move {
+                tokio::time::sleep(CANCELLED_ABORT_DELAY).await;
                 let _ = multipart.abort().await;
             });
         }
