@@ -308,6 +308,20 @@ impl Client {
     }
 }
 
+/// `s` as one URL path segment or query value: every byte but ASCII letters, digits and `-._~`
+/// percent-encoded.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Normalises a gateway URL as faas-cli does: lower-case, no trailing `/`, `http://` if no scheme.
 pub fn normalize_gateway(url: &str) -> String {
     let url = url.trim().trim_end_matches('/').to_lowercase();

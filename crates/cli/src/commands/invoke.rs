@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 
 use super::deploy::key_value;
 use super::{GatewayArgs, NamespaceArgs};
-use crate::client::full;
+use crate::client::{encode, full};
 use crate::failure::{CmdResult, Failure};
 
 /// Arguments of `invoke`.
@@ -50,16 +50,6 @@ pub struct InvokeArgs {
 
 /// `a=1&b=x%20y` from `["a=1", "b=x y"]`.
 fn query_string(pairs: &[(String, String)]) -> String {
-    let encode = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
     pairs
         .iter()
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))

@@ -12,7 +12,7 @@ use ironfaas_spec::stack::Stack;
 use ironfaas_store::{FunctionStore, StoreError};
 
 use super::{DataDirArgs, GatewayArgs, StackArgs, load_stack};
-use crate::client::{Client, RequestBody};
+use crate::client::{Client, RequestBody, encode};
 use crate::failure::{CmdResult, Failure};
 use crate::output::{Progress, size, took};
 use crate::platform::{local_store, open_store};
@@ -76,19 +76,6 @@ async fn push_to_gateway(
         "pushing {image}: {}",
         String::from_utf8_lossy(&text).trim()
     )))
-}
-
-/// Percent-encodes a query value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Pushes every function of `stack` that is built here (not `skip_build`) from the data

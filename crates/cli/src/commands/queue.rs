@@ -9,7 +9,7 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 
 use super::{GatewayArgs, duration_arg};
-use crate::client::Client;
+use crate::client::{Client, encode};
 use crate::failure::{CmdResult, Failure};
 use crate::output::{Progress, table};
 
@@ -83,20 +83,6 @@ fn text(v: &serde_json::Value, key: &str) -> String {
         serde_json::Value::Null => "-".into(),
         other => other.to_string(),
     }
-}
-
-/// `s` as one URL path segment or query value: every byte but letters, digits and `-._~`
-/// percent-encoded.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A dead letter that stays, with why.
