@@ -121,11 +121,12 @@ impl Done {
         Ok(())
     }
 
-    /// Prints the outcome (`key` names what was done) and fails if anything was left.
-    fn finish(self, json: bool, key: &str, verb: &str) -> CmdResult {
+    /// Prints the outcome (`verb`: what was done, also the JSON key of the done ids) and fails
+    /// if anything was left.
+    fn finish(self, json: bool, verb: &str) -> CmdResult {
         if json {
             let mut v = serde_json::Map::new();
-            v.insert(key.to_string(), serde_json::json!(self.done));
+            v.insert(verb.to_string(), serde_json::json!(self.done));
             v.insert("failed".to_string(), serde_json::json!(self.failed));
             println!(
                 "{}",
@@ -184,7 +185,7 @@ async fn replay_all(client: &Client, function: Option<&str>, json: bool) -> CmdR
         1 => "1 call is queued again".to_string(),
         n => format!("{n} calls are queued again"),
     });
-    done.finish(json, "replayed", "replayed")
+    done.finish(json, "replayed")
 }
 
 /// `replay ID...` and `delete ID...`: one request per id.
@@ -216,11 +217,7 @@ async fn each(client: &Client, ids: &[String], replay: bool, json: bool) -> CmdR
             Err(e) => done.fail(id, e)?,
         }
     }
-    if replay {
-        done.finish(json, "replayed", "replayed")
-    } else {
-        done.finish(json, "deleted", "deleted")
-    }
+    done.finish(json, if replay { "replayed" } else { "deleted" })
 }
 
 pub(super) async fn run(args: QueueArgs) -> CmdResult {

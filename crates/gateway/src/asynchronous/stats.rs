@@ -20,22 +20,19 @@ const WAIT_BOUNDS: [f64; 16] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
 ];
 
-/// How a call ended (its last attempt).
+/// How a call ended (its last attempt); also the index of its counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
     /// Answered below 400.
-    Succeeded,
+    Succeeded = 0,
     /// Answered with a status not retried (or its function is gone).
-    Failed,
+    Failed = 1,
     /// Out of attempts.
-    DeadLettered,
+    DeadLettered = 2,
 }
 
-const ENDS: [(End, &str); 3] = [
-    (End::Succeeded, "succeeded"),
-    (End::Failed, "failed"),
-    (End::DeadLettered, "dead_lettered"),
-];
+/// The `outcome` label of each [`End`], in its order.
+const OUTCOMES: [&str; 3] = ["succeeded", "failed", "dead_lettered"];
 
 #[derive(Debug)]
 struct FunctionStats {
@@ -121,10 +118,7 @@ impl AsyncStats {
 
     /// A call ended.
     pub(crate) fn ended(&self, function: &FunctionRef, end: End) {
-        let s = self.of(function);
-        if let Some(i) = ENDS.iter().position(|(e, _)| *e == end) {
-            bump(&s.ended[i]);
-        }
+        bump(&self.of(function).ended[end as usize]);
     }
 
     /// A callback was delivered, or given up on.
@@ -205,7 +199,7 @@ impl AsyncStats {
             "Asynchronous calls by how they ended",
         );
         for (f, s) in &all {
-            for (i, (_, outcome)) in ENDS.iter().enumerate() {
+            for (i, outcome) in OUTCOMES.iter().enumerate() {
                 let _ = writeln!(
                     out,
                     "ironfaas_async_finished_total{{function_name=\"{f}\",outcome=\"{outcome}\"}} {}",
