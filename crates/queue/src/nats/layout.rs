@@ -33,6 +33,14 @@ pub(super) fn dead_subject(prefix: &str, f: &FunctionRef) -> String {
     format!("{prefix}.{}.{}", f.namespace, f.name)
 }
 
+/// The subjects of `f`'s dead letters, or of every function's (`PREFIX.>`).
+pub(super) fn dead_filter(prefix: &str, f: Option<&FunctionRef>) -> String {
+    match f {
+        Some(f) => dead_subject(prefix, f),
+        None => format!("{prefix}.>"),
+    }
+}
+
 /// Which kind of job subject a subject is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Kind {

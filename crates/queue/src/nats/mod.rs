@@ -76,8 +76,8 @@ use crate::job::{
 use crate::queue::{Lease, LeaseToken, Queue, validate};
 use layout::{
     ATTEMPTS, DEAD_AT, Kind, LAST_ERROR, NOT_BEFORE, RECORD_REV, Stored, consumer_name,
-    dead_subject, header_str, header_u64, one_line, parse_dead_subject, parse_job_subject,
-    ready_subject, record_key, retry_subject,
+    dead_filter, dead_subject, header_str, header_u64, one_line, parse_dead_subject,
+    parse_job_subject, ready_subject, record_key, retry_subject,
 };
 
 /// Settings of the NATS JetStream queue.
@@ -204,7 +204,7 @@ impl NatsQueue {
         let dead = js
             .get_or_create_stream(stream::Config {
                 name: options.dead_stream.clone(),
-                subjects: vec![format!("{}.>", options.dead_prefix)],
+                subjects: vec![dead_filter(&options.dead_prefix, None)],
                 retention: RetentionPolicy::Limits,
                 storage: StorageType::File,
                 ..Default::default()
@@ -950,11 +950,7 @@ impl Queue for NatsQueue {
     }
 
     async fn dead_letters(&self, query: &DeadLetterQuery) -> Result<Vec<JobRecord>, QueueError> {
-        let prefix = &self.inner.options.dead_prefix;
-        let filter = match &query.function {
-            Some(f) => dead_subject(prefix, f),
-            None => format!("{prefix}.>"),
-        };
+        let filter = dead_filter(&self.inner.options.dead_prefix, query.function.as_ref());
         let mut out = Vec::new();
         let mut seq = 1;
         while out.len() < query.limit {
@@ -1053,7 +1049,7 @@ impl Queue for NatsQueue {
             .inner
             .dead
             .info_builder()
-            .subjects(format!("{}.>", self.inner.options.dead_prefix))
+            .subjects(dead_filter(&self.inner.options.dead_prefix, None))
             .fetch()
             .await
             .map_err(|e| self.err("counting dead letters", e))?;
@@ -1068,7 +1064,6 @@ impl Queue for NatsQueue {
 }
 
 impl NatsQueue {
-    /// The record of a dead letter and its sequence in the dead-letter stream.
     /// The first dead letter on `filter` at or after stream sequence `seq`: its sequence and
     /// its record (or why its message cannot be read); `None` past the last.
     async fn next_dead(
@@ -1105,7 +1100,7 @@ impl NatsQueue {
     /// record has expired (records are kept `record_retention`, dead letters until replayed or
     /// deleted).
     async fn find_dead(&self, id: &str) -> Result<Option<(Stored, u64)>, QueueError> {
-        let filter = format!("{}.>", self.inner.options.dead_prefix);
+        let filter = dead_filter(&self.inner.options.dead_prefix, None);
         let mut seq = 1;
         while let Some((at_seq, record)) = self.next_dead(&filter, seq).await? {
             seq = at_seq + 1;
@@ -1122,6 +1117,7 @@ impl NatsQueue {
         Ok(None)
     }
 
+    /// The record of a dead letter and its sequence in the dead-letter stream.
     async fn dead_record(&self, id: &str, key: &str) -> Result<(Stored, u64), QueueError> {
         let Some((stored, _)) = self.load(key).await? else {
             return self
