@@ -203,7 +203,8 @@ fn failing_calls_are_retried_then_dead_lettered_and_replayed(nats: bool) {
     let state = job_state(url, "flaky-1");
     assert_eq!(state["state"], "succeeded", "{state}");
 
-    let broken = ["broken-1", "broken-2", "broken-3", "broken-4"];
+    // The last one's id is the bulk replay's path segment: it must still be deletable.
+    let broken = ["broken-1", "broken-2", "broken-3", "replay"];
     for id in broken {
         enqueue(url, "broken", &callbacks.url, Some(id));
     }
@@ -307,15 +308,15 @@ fn failing_calls_are_retried_then_dead_lettered_and_replayed(nats: bool) {
 
     ok(&s
         .platform
-        .cli(s.project.path(), &["queue", "delete", "broken-4"]));
+        .cli(s.project.path(), &["queue", "delete", "replay"]));
     let gone = http()
-        .get(format!("{url}/system/async/broken-4"))
+        .get(format!("{url}/system/async/replay"))
         .send()
         .unwrap();
     assert_eq!(gone.status(), 404, "a deleted dead letter is gone");
     let again = s
         .platform
-        .cli(s.project.path(), &["queue", "delete", "broken-4"]);
+        .cli(s.project.path(), &["queue", "delete", "replay"]);
     assert!(!again.status.success(), "deleting it twice is an error");
 
     std::fs::write(s.work("broken").join("fixed"), "").unwrap();
