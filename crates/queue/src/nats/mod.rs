@@ -24,7 +24,8 @@
 //!   replayed or deleted. Replaying or deleting one whose state record has expired finds it by
 //!   walking this stream.
 //! - Key-value bucket `IRONFAAS_JOB_STATE`: one JSON record per job id (what `get` shows),
-//!   kept for [`NatsOptions::record_retention`] after its last change. It is also what keeps a
+//!   kept for [`NatsOptions::record_retention`] after its last change, with up to
+//!   [`RECORD_HISTORY`] revisions (a deleted dead letter's are purged). It is also what keeps a
 //!   job to one run:
 //!   - `enqueue` creates the record (a record that exists means a duplicate id), then publishes
 //!     the copy. A duplicate id whose job is still queued is published again under the same
@@ -47,6 +48,13 @@
 //! without fsync on each message, so surviving power loss needs a cluster (replicas 3).
 
 mod layout;
+
+/// Revisions the job-state bucket keeps per key. A job writes three (created, leased, ended),
+/// so in the common case nats-server never removes an older revision on a write: with one
+/// revision kept, each lease and each end also removed the one before, which cost nats-server
+/// about 8 % more CPU per job (docs/BENCHMARKS.md). Older revisions go when the record expires
+/// (its retention) or is deleted (a purge).
+const RECORD_HISTORY: i64 = 8;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -212,11 +220,16 @@ impl NatsQueue {
             .await
             .map_err(|e| err("creating the dead-letter stream", &e))?;
         let kv = match js.get_key_value(options.bucket.clone()).await {
-            Ok(kv) => kv,
+            Ok(kv) => {
+                keep_record_history(&js, &kv)
+                    .await
+                    .map_err(|e| err("updating the job-state bucket", &e))?;
+                kv
+            }
             Err(_) => js
                 .create_key_value(kv::Config {
                     bucket: options.bucket.clone(),
-                    history: 1,
+                    history: RECORD_HISTORY,
                     max_age: options.record_retention,
                     storage: StorageType::File,
                     ..Default::default()
@@ -798,6 +811,17 @@ fn stream_seq(msg: &Message) -> u64 {
 }
 
 /// A fresh record of `job` in state queued.
+/// Raises the revisions a job-state bucket keeps to [`RECORD_HISTORY`] (a bucket created by an
+/// earlier version kept one).
+async fn keep_record_history(js: &Context, kv: &kv::Store) -> Result<(), async_nats::Error> {
+    let mut config = kv.stream.get_info().await?.config;
+    if config.max_messages_per_subject < RECORD_HISTORY {
+        config.max_messages_per_subject = RECORD_HISTORY;
+        js.update_stream(config).await?;
+    }
+    Ok(())
+}
+
 fn record_of(job: &Job, now: u64) -> JobRecord {
     JobRecord {
         id: job.id.clone(),
@@ -1018,7 +1042,7 @@ impl Queue for NatsQueue {
             .map_err(|e| self.err("deleting a dead letter", e))?;
         self.inner
             .kv
-            .delete(&key)
+            .purge(&key)
             .await
             .map_err(|e| self.err("deleting a job record", e))
     }
