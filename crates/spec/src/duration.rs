@@ -5,21 +5,42 @@ use std::time::Duration;
 
 /// Why a duration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "'{0}' is not a duration: write seconds as a number ('30') or a Go duration such as \
-     '500ms', '45s', '1m30s' or '2h'"
-)]
-pub struct DurationError(pub String);
+pub enum DurationError {
+    /// Not a number of seconds nor a Go duration.
+    #[error(
+        "'{0}' is not a duration: write seconds as a number ('30') or a Go duration such as \
+         '500ms', '45s', '1m30s' or '2h'"
+    )]
+    Invalid(String),
+    /// Longer than [`MAX_DURATION`].
+    #[error("'{0}' is longer than the longest duration, 2562047h (about 292 years)")]
+    TooLong(String),
+}
 
-/// Parses `30`, `30s`, `1m30s`, `500ms`, `1.5h`, `250us`; negative values are refused.
+/// The longest duration, Go's (`math.MaxInt64` nanoseconds): anything added to a clock or
+/// multiplied by a small factor stays in range.
+pub const MAX_DURATION: Duration = Duration::from_nanos(i64::MAX as u64);
+
+/// Parses `30`, `30s`, `1m30s`, `500ms`, `1.5h`, `250us`; negative values and durations above
+/// [`MAX_DURATION`] are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    let err = || DurationError(text.to_string());
+    let err = || DurationError::Invalid(text.to_string());
     let s = text.trim();
     if s.is_empty() {
         return Err(err());
     }
+    let within = |d: Duration| {
+        if d > MAX_DURATION {
+            Err(DurationError::TooLong(text.to_string()))
+        } else {
+            Ok(d)
+        }
+    };
     if s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.parse::<u64>().map(Duration::from_secs).map_err(|_| err());
+        return match s.parse::<u64>() {
+            Ok(secs) => within(Duration::from_secs(secs)),
+            Err(_) => Err(DurationError::TooLong(text.to_string())),
+        };
     }
     let mut rest = s.strip_prefix('+').unwrap_or(s);
     if rest == "0" {
@@ -47,10 +68,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         rest = &rest[unit_len..];
         total_nanos += number * nanos_per_unit;
     }
-    if !total_nanos.is_finite() || total_nanos > u64::MAX as f64 {
+    if !total_nanos.is_finite() {
         return Err(err());
     }
-    Ok(Duration::from_nanos(total_nanos.round() as u64))
+    if total_nanos > u64::MAX as f64 {
+        return Err(DurationError::TooLong(text.to_string()));
+    }
+    within(Duration::from_nanos(total_nanos.round() as u64))
 }
 
 /// Formats a duration the way Go prints it, in its largest natural units (`1m30s`, `250ms`).
@@ -113,6 +137,29 @@ mod tests {
     fn refuses_garbage() {
         for bad in ["", "s", "10x", "-5s", "1m30", "abc", "1..5s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_durations_longer_than_go_allows() {
+        assert_eq!(
+            parse_duration("9223372036"),
+            Ok(Duration::from_secs(9_223_372_036))
+        );
+        assert_eq!(
+            parse_duration("2562047h"),
+            Ok(Duration::from_secs(9_223_369_200))
+        );
+        for long in [
+            "9223372037",
+            "10000000000000000000",
+            "99999999999999999999999",
+            "2562048h",
+            "100000000000000000000000000000h",
+        ] {
+            let e = parse_duration(long).unwrap_err();
+            assert_eq!(e, DurationError::TooLong(long.to_string()), "{long}");
+            assert!(e.to_string().contains("292 years"), "{e}");
         }
     }
 
