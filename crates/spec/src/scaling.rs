@@ -24,6 +24,9 @@ pub const LABEL_ZERO_DURATION: &str = "com.openfaas.scale.zero-duration";
 pub const DEFAULT_MIN: u64 = 1;
 /// Replicas a function may have when no `com.openfaas.scale.max` is set.
 pub const DEFAULT_MAX: u64 = 20;
+/// The most replicas one function may have (`min` and `max` above it are refused): a count a
+/// single label can set must not exhaust the machine.
+pub const MAX_REPLICAS: u64 = 1000;
 /// Load per replica when no `com.openfaas.scale.target` is set.
 pub const DEFAULT_TARGET: f64 = 50.0;
 /// Share of the target when no `com.openfaas.scale.target-proportion` is set.
@@ -74,11 +77,18 @@ impl Default for ScalePolicy {
 }
 
 fn parse_count(labels: &StringMap, key: &str, default: u64) -> Result<u64, String> {
-    match labels.get(key) {
-        None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| {
-            format!("label {key}='{v}' is not a whole number ≥ 0; write e.g. {key}: \"2\"")
-        }),
+    let Some(v) = labels.get(key) else {
+        return Ok(default);
+    };
+    let text = v.trim();
+    match text.parse::<u64>() {
+        Ok(n) if n <= MAX_REPLICAS => Ok(n),
+        _ if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => Err(format!(
+            "label {key}='{v}' is above {MAX_REPLICAS}, the most replicas a function may have"
+        )),
+        _ => Err(format!(
+            "label {key}='{v}' is not a whole number ≥ 0; write e.g. {key}: \"2\""
+        )),
     }
 }
 
@@ -281,6 +291,19 @@ mod tests {
         assert!(bad(&[(LABEL_MIN, "3"), (LABEL_MAX, "2")]).contains("above"));
         assert!(bad(&[(LABEL_MAX, "0")]).contains("allows no replicas"));
         assert!(bad(&[(LABEL_MIN, "-1")]).contains("whole number"));
+        for huge in ["1001", "2305843009213693952", "99999999999999999999999"] {
+            assert!(
+                bad(&[(LABEL_MIN, huge)]).contains("above 1000, the most replicas"),
+                "min {huge}"
+            );
+            assert!(
+                bad(&[(LABEL_MAX, huge)]).contains("above 1000, the most replicas"),
+                "max {huge}"
+            );
+        }
+        let most = labels(&[(LABEL_MIN, "1000")]);
+        let p = ScalePolicy::from_labels(Some(&most)).unwrap();
+        assert_eq!((p.min, p.max), (1000, 1000));
         assert!(bad(&[(LABEL_TYPE, "cpu")]).contains("use rps"));
         assert!(bad(&[(LABEL_TARGET, "0")]).contains("above 0"));
         assert!(bad(&[(LABEL_PROPORTION, "1.5")]).contains("at most 1"));

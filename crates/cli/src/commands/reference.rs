@@ -233,7 +233,8 @@ const LABELS: &[Key] = &[
     Key {
         name: "com.openfaas.scale.max",
         default: "20 (or `min` when larger)",
-        meaning: "Replicas at most. `min` = `max` turns the autoscaler off for the function.",
+        meaning: "Replicas at most (1000 at most). `min` = `max` turns the autoscaler off for \
+                  the function.",
     },
     Key {
         name: "com.openfaas.scale.target",

@@ -187,7 +187,8 @@ impl LocalProvider {
         };
         match prepared {
             Ok(run) => {
-                let replicas = record.replicas;
+                // A record from a version without a ceiling on replicas may ask for more.
+                let replicas = record.replicas.min(ironfaas_spec::scaling::MAX_REPLICAS);
                 let function = Function::new(key.clone(), record, run, &self.log_dir());
                 let run = function.run();
                 function.add_slots(replicas, &run, &self.slot_context(&function));
