@@ -14,10 +14,9 @@ use ironfaas_spec::provider::{LogRequest, LogStream};
 use ironfaas_spec::timestamp::{format_rfc3339_nanos, parse_rfc3339};
 use ironfaas_spec::wire::LogEntry;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
-use tokio_util::codec::{FramedRead, LinesCodec};
 
 /// Lines longer than this are cut into pieces.
 const MAX_LINE: usize = 16 * 1024;
@@ -89,7 +88,7 @@ impl LogStore {
     /// Stores one line written by `instance`.
     pub fn push(&self, instance: &str, text: String) {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        w.seq += 1;
+        w.seq = w.seq.saturating_add(1);
         let stored = Stored {
             seq: w.seq,
             entry: LogEntry {
@@ -218,26 +217,58 @@ impl LogStore {
     }
 }
 
-/// Reads `reader` line by line into `store` and the platform log until it ends.
+/// Reads `reader` line by line into `store` and the platform log until it ends. Whatever a
+/// function writes is kept reading: bytes that are not UTF-8 are replaced (U+FFFD), a line
+/// longer than [`MAX_LINE`] keeps its start and says it was cut. Stopping early would close
+/// the pipe, and the function's next write would fail (SIGPIPE).
 pub(crate) fn capture(
     reader: impl AsyncRead + Send + Unpin + 'static,
     store: Arc<LogStore>,
     replica: String,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE));
-        while let Some(next) = lines.next().await {
-            let text = match next {
-                Ok(text) => text,
-                Err(tokio_util::codec::LinesCodecError::MaxLineLengthExceeded) => {
-                    "[line longer than 16 KiB cut]".to_string()
-                }
-                Err(_) => break,
-            };
+        let mut reader = tokio::io::BufReader::new(reader);
+        let mut line = Vec::new();
+        while let Ok(Some(cut)) = next_line(&mut reader, &mut line, MAX_LINE).await {
+            let mut text = String::from_utf8_lossy(&line).into_owned();
+            if cut {
+                text.push_str(" [cut: line longer than 16 KiB]");
+            }
             tracing::info!(target: "function", "{} {replica}: {text}", store.function);
             store.push(&replica, text);
         }
     })
+}
+
+/// Reads the next line into `line` without its `\n` (or `\r\n`), keeping at most `max` bytes
+/// of it and skipping the rest. `Some(true)` if it was cut, `None` at the end of the input.
+async fn next_line(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<bool>> {
+    line.clear();
+    let (mut cut, mut read_any) = (false, false);
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(read_any.then_some(cut));
+        }
+        read_any = true;
+        let end = buf.iter().position(|&b| b == b'\n');
+        let chunk = &buf[..end.unwrap_or(buf.len())];
+        let room = max.saturating_sub(line.len());
+        cut |= chunk.len() > room;
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = end.map_or(buf.len(), |i| i + 1);
+        reader.consume(used);
+        if end.is_some() {
+            if !cut && line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(Some(cut));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -284,6 +315,31 @@ mod tests {
             (one.len(), one[0].text.as_str(), one[0].name.as_str()),
             (1, "b", "f")
         );
+    }
+
+    #[tokio::test]
+    async fn any_output_is_read_to_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LogStore::open(
+            dir.path().to_path_buf(),
+            FunctionRef::parse("f"),
+            1 << 20,
+        ));
+        let mut out = b"plain\nnot \xff utf-8\n".to_vec();
+        out.extend(std::iter::repeat_n(b'x', MAX_LINE + 5000));
+        out.extend(b"\nwindows\r\n\n\xe2\x82\xactail");
+        capture(std::io::Cursor::new(out), store.clone(), "f-1".into())
+            .await
+            .unwrap();
+        let texts = store.tail("f-1", 10);
+        assert_eq!(texts.len(), 6, "every line is kept: {:?}", texts);
+        assert_eq!(texts[0], "plain");
+        assert_eq!(texts[1], "not \u{fffd} utf-8");
+        assert_eq!(
+            texts[2],
+            format!("{} [cut: line longer than 16 KiB]", "x".repeat(MAX_LINE))
+        );
+        assert_eq!(&texts[3..], ["windows", "", "€tail"]);
     }
 
     #[tokio::test]
