@@ -452,7 +452,7 @@ impl FunctionStore {
                 Err(e) if is_missing_object(&e) => continue,
                 Err(e) => return Err(self.ctx.error(e)),
             }
-            report.freed_bytes += blob.size;
+            report.freed_bytes = report.freed_bytes.saturating_add(blob.size);
             report.removed.push((blob.digest, blob.size));
         }
         Ok(report)

@@ -605,7 +605,7 @@ fn lease_function(
             payload,
         } in rows
         {
-            let attempt = attempt + 1;
+            let attempt = attempt.saturating_add(1);
             if attempt > max_attempts {
                 let error = if state == RUNNING {
                     format!(

@@ -421,7 +421,7 @@ impl NatsQueue {
             if let Some((f, kind)) = parse_job_subject(self.prefix(), &subject) {
                 let c = counts.entry(f).or_default();
                 match kind {
-                    Kind::Ready => c.ready += n as u64,
+                    Kind::Ready => c.ready = c.ready.saturating_add(n as u64),
                     Kind::Retry => c.retry += n as u64,
                 }
             }
@@ -576,7 +576,7 @@ impl NatsQueue {
             .map(|i| u64::try_from(i.delivered).unwrap_or(1))
             .unwrap_or(1);
         let before = header_u64(msg.headers.as_ref(), ATTEMPTS);
-        let attempt = u32::try_from(before + delivered).unwrap_or(u32::MAX);
+        let attempt = u32::try_from(before.saturating_add(delivered)).unwrap_or(u32::MAX);
         let job = match codec::decode(&msg.payload, attempt) {
             Ok(job) => job,
             Err(e) => {
