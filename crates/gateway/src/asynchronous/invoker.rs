@@ -177,6 +177,12 @@ impl HttpInvoker {
     pub fn new(base: &str) -> HttpInvoker {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
+        // The gateway bounds every call by its upstream timeout; keepalive probes find a
+        // connection whose gateway vanished (rebooted, cut off) in about a minute, where the
+        // call would otherwise wait for good and its lease be kept alive for good.
+        connector.set_keepalive(Some(Duration::from_secs(30)));
+        connector.set_keepalive_interval(Some(Duration::from_secs(10)));
+        connector.set_keepalive_retries(Some(3));
         HttpInvoker {
             base: base.trim_end_matches('/').to_string(),
             client: Client::builder(TokioExecutor::new()).build(connector),
