@@ -402,6 +402,25 @@ fn a_call_longer_than_its_lease_runs_once(nats: bool) {
         "it ran exactly once"
     );
     assert_eq!(callbacks.received().calls["slow-1"].len(), 1);
+
+    // A quick call whose callback receiver takes 3.5 leases to answer: the lease is kept
+    // while the callback is delivered, so no other worker runs the call again meanwhile.
+    let r = http()
+        .post(format!("{}/async-function/slow?s=0", s.platform.url))
+        .header("X-Callback-Url", format!("{}/slow?s=3.5", callbacks.url))
+        .header("X-Call-Id", "slow-callback")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    eventually("the call's end", Duration::from_secs(30), || {
+        job_state(&s.platform.url, "slow-callback")["state"] == "succeeded"
+    });
+    assert_eq!(
+        std::fs::read_to_string(s.work("slow").join("slow-slow-callback")).unwrap(),
+        "x",
+        "it ran exactly once"
+    );
+    assert_eq!(callbacks.received().calls["slow-callback"].len(), 1);
 }
 
 fn duplicate_ids_and_bad_input(nats: bool) {

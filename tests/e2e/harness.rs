@@ -398,7 +398,8 @@ pub struct Received {
     pub calls: std::collections::HashMap<String, Vec<Callback>>,
 }
 
-/// An HTTP server that records every callback POSTed to it; `/redirect` answers 307 to `/`.
+/// An HTTP server that records every callback POSTed to it; `/redirect` answers 307 to `/`,
+/// `/slow?s=N` answers N seconds after it has recorded the callback.
 pub struct CallbackServer {
     /// Its base URL.
     pub url: String,
@@ -455,6 +456,10 @@ impl CallbackServer {
                             .entry(id)
                             .or_default()
                             .push((headers, String::from_utf8_lossy(&body).into_owned()));
+                        if let Some(secs) = target.strip_prefix("/slow?s=") {
+                            let secs = secs.parse().expect("/slow?s=SECONDS");
+                            std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+                        }
                         let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
                     }
                 });

@@ -57,7 +57,8 @@ pub struct PlatformArgs {
     /// Asynchronous calls made at once by this process (0: leave them to `ironfaas worker`s).
     #[arg(long, env = "IRONFAAS_ASYNC_WORKERS", default_value_t = 64)]
     pub async_workers: usize,
-    /// How long a worker's lease on a call lasts; it is extended while the call runs.
+    /// How long a worker's lease on a call lasts; it is extended while the call and its callback
+    /// run.
     #[arg(long, env = "IRONFAAS_ASYNC_LEASE", default_value = "30s", value_parser = duration_arg)]
     pub async_lease: Duration,
     /// The largest body of an asynchronous call, e.g. 10Mi (then 413).

@@ -23,7 +23,7 @@ pub struct WorkerArgs {
     /// Calls made at once.
     #[arg(long, env = "IRONFAAS_ASYNC_WORKERS", default_value_t = 64)]
     concurrency: usize,
-    /// How long a lease on a call lasts; it is extended while the call runs.
+    /// How long a lease on a call lasts; it is extended while the call and its callback run.
     #[arg(long, env = "IRONFAAS_ASYNC_LEASE", default_value = "30s", value_parser = duration_arg)]
     lease: Duration,
     /// Serve this worker's metrics (GET /metrics, Prometheus text) on this address, e.g.

@@ -156,24 +156,29 @@ impl Shared {
         room
     }
 
+    /// Runs `work` while keeping `lease` alive, so that a call or a callback slower than the
+    /// lease period is not handed to another worker meanwhile.
+    async fn keeping<T>(&self, lease: &Lease, work: impl Future<Output = T>) -> T {
+        let every = self.config.lease / 3;
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                () = tokio::time::sleep(every) => {
+                    if let Err(e) = self.queue.extend(lease, self.config.lease).await {
+                        tracing::warn!("async call {}: cannot extend its lease: {e}", lease.job.id);
+                    }
+                }
+            }
+        }
+    }
+
     /// Makes the call of `lease` while keeping the lease alive.
     async fn call(&self, lease: &Lease, policy: Option<&RetryPolicy>) -> Result<Answer, String> {
         if policy.is_none() {
             return Err(format!("function {} not found", lease.job.function));
         }
-        let every = self.config.lease / 3;
-        let keep_alive = async {
-            loop {
-                tokio::time::sleep(every).await;
-                if let Err(e) = self.queue.extend(lease, self.config.lease).await {
-                    tracing::warn!("async call {}: cannot extend its lease: {e}", lease.job.id);
-                }
-            }
-        };
-        tokio::select! {
-            answer = self.invoker.invoke(&lease.job) => answer,
-            () = keep_alive => Err("unreachable".into()),
-        }
+        self.keeping(lease, self.invoker.invoke(&lease.job)).await
     }
 
     /// Runs one leased call to its end: done, retried later, or dead-lettered.
@@ -251,7 +256,9 @@ impl Shared {
                 retry: job.attempt.saturating_sub(1),
                 retry_max: job.max_attempts.saturating_sub(1),
             };
-            let delivered = self.callbacks.deliver(&callback).await;
+            let delivered = self
+                .keeping(&lease, self.callbacks.deliver(&callback))
+                .await;
             if let Err(e) = &delivered {
                 tracing::warn!("async call {} to {}: {e}", job.id, job.function);
             }
