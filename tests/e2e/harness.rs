@@ -458,7 +458,7 @@ impl CallbackServer {
                             .push((headers, String::from_utf8_lossy(&body).into_owned()));
                         if let Some(secs) = target.strip_prefix("/slow?s=") {
                             let secs = secs.parse().expect("/slow?s=SECONDS");
-                            std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+                            std::thread::sleep(Duration::from_secs_f64(secs));
                         }
                         let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
                     }
