@@ -1,7 +1,8 @@
 //! Basic authentication (compat §1.2): every `/system/*` and `/ui/*` call, and calls of
 //! functions that ask for it (annotation `com.ironfaas.auth: basic`), need the admin's
 //! credentials. Passwords are compared in constant time; failed attempts are logged without
-//! the password and limited per client address.
+//! the password and limited per client address (per /64 network for IPv6, where one client
+//! holds many addresses).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,6 +18,21 @@ use crate::body::GatewayBody;
 const MAX_FAILURES: u32 = 10;
 /// The window of [`MAX_FAILURES`].
 const WINDOW: Duration = Duration::from_secs(60);
+/// Client addresses whose failures are remembered at most: when full, those whose window has
+/// passed are forgotten, and while it is still full a new address is not tracked (so many
+/// addresses cannot grow the gateway's memory).
+const MAX_TRACKED: usize = 100_000;
+
+/// The key failures are counted under: the address, or for IPv6 its /64 network.
+fn client_key(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !u128::from(u64::MAX);
+            IpAddr::V6(network.into())
+        }
+        v4 => v4,
+    }
+}
 
 /// The credentials the gateway accepts.
 #[derive(Clone)]
@@ -94,6 +110,7 @@ impl Auth {
         let Some(expected) = &self.credentials else {
             return Verdict::Allowed;
         };
+        let client = client_key(client);
         {
             let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((count, since)) = failures.get(&client)
@@ -117,19 +134,30 @@ impl Auth {
         if let Some((user, _)) = &presented {
             tracing::warn!("basic auth failed for user '{user}' from {client}");
             let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            if failures.len() >= MAX_TRACKED && !failures.contains_key(&client) {
+                failures.retain(|_, (_, since)| since.elapsed() < WINDOW);
+            }
+            if failures.len() >= MAX_TRACKED && !failures.contains_key(&client) {
+                return Verdict::Refused(unauthorized());
+            }
             let entry = failures.entry(client).or_insert((0, Instant::now()));
             if entry.1.elapsed() >= WINDOW {
                 *entry = (0, Instant::now());
             }
             entry.0 += 1;
         }
-        let mut refused = answer(StatusCode::UNAUTHORIZED, "invalid credentials");
-        refused.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"Restricted\""),
-        );
-        Verdict::Refused(refused)
+        Verdict::Refused(unauthorized())
     }
+}
+
+/// The 401 asking for basic credentials.
+fn unauthorized() -> Response<GatewayBody> {
+    let mut refused = answer(StatusCode::UNAUTHORIZED, "invalid credentials");
+    refused.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"Restricted\""),
+    );
+    refused
 }
 
 #[cfg(test)]
@@ -201,6 +229,48 @@ mod tests {
             a.check(&headers("admin", "s3cret"), other),
             Verdict::Allowed
         ));
+    }
+
+    #[test]
+    fn an_ipv6_network_is_one_client() {
+        let a = auth();
+        for i in 0..MAX_FAILURES {
+            let ip: IpAddr = format!("2001:db8:1:2::{i:x}").parse().unwrap();
+            let _ = a.check(&headers("admin", "guess"), ip);
+        }
+        let same_network: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+        let Verdict::Refused(r) = a.check(&headers("admin", "s3cret"), same_network) else {
+            panic!("not limited")
+        };
+        assert_eq!(r.status(), 429);
+        let next_network: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(matches!(
+            a.check(&headers("admin", "s3cret"), next_network),
+            Verdict::Allowed
+        ));
+        let mapped: IpAddr = "::ffff:10.0.0.9".parse().unwrap();
+        assert_eq!(client_key(mapped), "10.0.0.9".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn failures_from_many_addresses_stay_bounded() {
+        let a = auth();
+        for i in 0..(MAX_TRACKED as u32 + 500) {
+            let ip = IpAddr::V4((0x0a00_0000 + i).into());
+            let Verdict::Refused(r) = a.check(&headers("admin", "guess"), ip) else {
+                panic!("a wrong password passed")
+            };
+            assert_eq!(r.status(), 401);
+        }
+        assert_eq!(a.failures.lock().unwrap().len(), MAX_TRACKED);
+        // Once their window has passed, they make room for new addresses.
+        for (_, since) in a.failures.lock().unwrap().values_mut() {
+            *since -= WINDOW;
+        }
+        let late: IpAddr = "192.168.0.1".parse().unwrap();
+        let _ = a.check(&headers("admin", "guess"), late);
+        let failures = a.failures.lock().unwrap();
+        assert_eq!((failures.len(), failures[&late].0), (1, 1));
     }
 
     #[test]
