@@ -242,13 +242,37 @@ impl AsyncStats {
 }
 
 /// Serves `GET /metrics` with the counters of `stats` on `listener` (a separate worker's,
-/// which has no gateway to show them); anything else is a 404. Runs until dropped.
+/// which has no gateway to show them); anything else is a 404. At most 32 connections at once;
+/// one that sends no request for 10 s is closed. Runs until dropped.
 pub async fn serve_metrics(listener: tokio::net::TcpListener, stats: Arc<AsyncStats>) {
+    serve_metrics_with(listener, stats, 32, Duration::from_secs(10)).await;
+}
+
+async fn serve_metrics_with(
+    listener: tokio::net::TcpListener,
+    stats: Arc<AsyncStats>,
+    max_connections: usize,
+    idle: Duration,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(idle);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: wait instead of spinning.
+                tracing::warn!("metrics: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let stats = Arc::clone(&stats);
+        let http = http.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: http::Request<_>| {
                 let stats = Arc::clone(&stats);
@@ -275,9 +299,8 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, stats: Arc<AsyncSt
             });
             let io = hyper_util::rt::TokioIo::new(stream);
             // A client that goes away is no concern of the worker's.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await;
+            let _ = http.serve_connection(io, service).await;
+            drop(permit);
         });
     }
 }
@@ -285,6 +308,44 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, stats: Arc<AsyncSt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_metrics_server_closes_idle_connections() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve_metrics_with(
+            listener,
+            Arc::new(AsyncStats::default()),
+            2,
+            Duration::from_millis(300),
+        ));
+        // Two connections that send nothing hold every slot, until they are closed.
+        let mut idle = Vec::new();
+        for _ in 0..2 {
+            idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(5), client.read_to_string(&mut answer))
+            .await
+            .expect("served once the idle connections were closed")
+            .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        for mut conn in idle {
+            let mut buf = [0u8; 64];
+            let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
+                .await
+                .expect("an idle connection is closed")
+                .unwrap_or(0);
+            assert_eq!(n, 0, "closed without an answer");
+        }
+        server.abort();
+    }
 
     #[test]
     fn counts_each_step_of_a_call() {
