@@ -276,6 +276,11 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// The log of function `f` in `dir`, 1 MiB at most.
+    fn store_in(dir: &tempfile::TempDir) -> LogStore {
+        LogStore::open(dir.path().to_path_buf(), FunctionRef::parse("f"), 1 << 20)
+    }
+
     fn request(follow: bool) -> LogRequest {
         LogRequest {
             function: FunctionRef::parse("f"),
@@ -289,11 +294,7 @@ mod tests {
     #[tokio::test]
     async fn stores_in_order_and_tails_per_replica() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(LogStore::open(
-            dir.path().to_path_buf(),
-            FunctionRef::parse("f"),
-            1 << 20,
-        ));
+        let store = Arc::new(store_in(&dir));
         capture(&b"a\nb\n"[..], store.clone(), "f-1".into())
             .await
             .unwrap();
@@ -320,11 +321,7 @@ mod tests {
     #[tokio::test]
     async fn any_output_is_read_to_its_end() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(LogStore::open(
-            dir.path().to_path_buf(),
-            FunctionRef::parse("f"),
-            1 << 20,
-        ));
+        let store = Arc::new(store_in(&dir));
         let mut out = b"plain\nnot \xff utf-8\n".to_vec();
         out.extend(std::iter::repeat_n(b'x', MAX_LINE + 5000));
         out.extend(b"\nwindows\r\n\n\xe2\x82\xactail");
@@ -369,11 +366,7 @@ mod tests {
     #[tokio::test]
     async fn following_streams_new_lines_without_gaps_or_repeats() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(LogStore::open(
-            dir.path().to_path_buf(),
-            FunctionRef::parse("f"),
-            1 << 20,
-        ));
+        let store = Arc::new(store_in(&dir));
         store.push("f-1", "old".into());
         let mut follow = store.stream(request(true));
         assert_eq!(follow.next().await.unwrap().text, "old");
@@ -388,7 +381,7 @@ mod tests {
     #[tokio::test]
     async fn the_follow_buffer_exists_only_while_someone_follows() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LogStore::open(dir.path().to_path_buf(), FunctionRef::parse("f"), 1 << 20);
+        let store = store_in(&dir);
         let following = || store.live.lock().unwrap().is_some();
         store.push("f-1", "one".into());
         let _ = store.stream(request(false));
@@ -417,7 +410,7 @@ mod tests {
     #[tokio::test]
     async fn since_filters_by_time() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LogStore::open(dir.path().to_path_buf(), FunctionRef::parse("f"), 1 << 20);
+        let store = store_in(&dir);
         store.push("f-1", "before".into());
         tokio::time::sleep(Duration::from_millis(20)).await;
         let since = SystemTime::now();
