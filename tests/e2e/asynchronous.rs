@@ -557,7 +557,40 @@ macro_rules! both_queues {
     };
 }
 
+fn a_full_queue_refuses_calls_with_429(nats: bool) {
+    let s = setup(nats, &["--async-max-queued", "2", "--async-workers", "0"]);
+    let url = &s.platform.url;
+    let callback = "http://127.0.0.1:9/";
+    for id in ["kept-1", "kept-2"] {
+        assert_eq!(enqueue(url, "count", callback, Some(id)).status(), 202);
+    }
+    let refused = enqueue(url, "count", callback, Some("refused"));
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let text = refused.text().unwrap();
+    assert!(
+        text.contains("the queue is full") && text.contains("--async-max-queued"),
+        "{text}"
+    );
+    assert_eq!(
+        http()
+            .get(format!("{url}/system/async/refused"))
+            .send()
+            .unwrap()
+            .status(),
+        404,
+        "nothing of the refused call is kept"
+    );
+    assert_eq!(
+        enqueue(url, "count", callback, Some("kept-1")).status(),
+        202,
+        "a call already accepted is accepted again (its id is known)"
+    );
+    assert_eq!(job_state(url, "kept-2")["state"], "queued");
+}
+
 both_queues!(
+    a_full_queue_refuses_calls_with_429,
     thousand_jobs_each_call_back_exactly_once,
     failing_calls_are_retried_then_dead_lettered_and_replayed,
     a_call_longer_than_its_lease_runs_once,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ironfaas_gateway::asynchronous::WorkerConfig;
 use ironfaas_gateway::auth::Credentials;
 use ironfaas_gateway::{Backends, GatewayConfig};
-use ironfaas_queue::{EmbeddedQueue, NatsOptions, NatsQueue, Queue};
+use ironfaas_queue::{EmbeddedOptions, EmbeddedQueue, NatsOptions, NatsQueue, Queue};
 use ironfaas_runtime::local::{LocalConfig, LocalProvider, SpareMode};
 use ironfaas_runtime::sandbox::SandboxSupport;
 use ironfaas_store::{FunctionStore, local_store_dir};
@@ -33,6 +33,8 @@ pub struct PlatformOptions {
     pub store: Option<String>,
     /// The queue of asynchronous calls: `nats://HOST:PORT`; embedded in the data dir when unset.
     pub queue: Option<String>,
+    /// Calls waiting or running the queue holds at most (0: no limit).
+    pub max_queued: u64,
     /// Workers making asynchronous calls in this process; none when `ironfaas worker`s do.
     pub workers: Option<WorkerConfig>,
     /// Whether replicas run sandboxed.
@@ -169,11 +171,21 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// The queue at `location` (`nats://…`), else the embedded one in the data dir.
-pub async fn open_queue(location: Option<&str>, data_dir: &Path) -> CmdResult<Arc<dyn Queue>> {
+/// The queue at `location` (`nats://…`), else the embedded one in the data dir, holding at
+/// most `max_queued` calls waiting or running (`Some(0)`: no limit; `None`, for a process that
+/// does not enqueue: whatever the NATS stream says).
+pub async fn open_queue(
+    location: Option<&str>,
+    data_dir: &Path,
+    max_queued: Option<u64>,
+) -> CmdResult<Arc<dyn Queue>> {
     match location {
         Some(url) if url.starts_with("nats://") => {
-            let queue = NatsQueue::connect(url, NatsOptions::default())
+            let options = NatsOptions {
+                max_jobs: max_queued,
+                ..NatsOptions::default()
+            };
+            let queue = NatsQueue::connect(url, options)
                 .await
                 .map_err(|e| Failure::failed(format!("queue {url}: {e}")))?;
             Ok(Arc::new(queue))
@@ -183,7 +195,11 @@ pub async fn open_queue(location: Option<&str>, data_dir: &Path) -> CmdResult<Ar
         ))),
         None => {
             let dir = data_dir.join("queue");
-            let queue = EmbeddedQueue::open(&dir)
+            let options = EmbeddedOptions {
+                max_live: max_queued.unwrap_or(0),
+                ..EmbeddedOptions::default()
+            };
+            let queue = EmbeddedQueue::open_with(&dir, options)
                 .map_err(|e| Failure::failed(format!("queue in {}: {e}", dir.display())))?;
             Ok(Arc::new(queue))
         }
@@ -246,7 +262,12 @@ impl Platform {
             .await
             .map_err(Failure::failed)?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let queue = open_queue(options.queue.as_deref(), &options.data_dir).await?;
+        let queue = open_queue(
+            options.queue.as_deref(),
+            &options.data_dir,
+            Some(options.max_queued),
+        )
+        .await?;
         let backends = Backends {
             provider: provider.clone(),
             store: Some(store),

@@ -79,6 +79,15 @@ pub enum QueueError {
         /// What is wrong.
         message: String,
     },
+    /// The queue holds as many calls waiting or running as it may; nothing was stored.
+    #[error(
+        "the queue is full: it holds its limit of {limit} calls waiting or running; try again \
+         once the workers have made room"
+    )]
+    Full {
+        /// The limit.
+        limit: u64,
+    },
     /// The queue was shut down.
     #[error("the queue at {location} is shut down")]
     Closed {

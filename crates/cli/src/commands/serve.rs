@@ -61,6 +61,11 @@ pub struct PlatformArgs {
     /// run.
     #[arg(long, env = "IRONFAAS_ASYNC_LEASE", default_value = "30s", value_parser = duration_arg)]
     pub async_lease: Duration,
+    /// The most asynchronous calls waiting or running in the queue; beyond, a call is refused
+    /// with 429 (0: no limit). With NATS it is the jobs stream's message limit, retry copies
+    /// included.
+    #[arg(long, env = "IRONFAAS_ASYNC_MAX_QUEUED", default_value_t = 1_000_000)]
+    pub async_max_queued: u64,
     /// The largest body of an asynchronous call, e.g. 10Mi (then 413).
     #[arg(long, env = "IRONFAAS_MAX_ASYNC_BODY", default_value = "10Mi", value_parser = size_arg)]
     pub max_async_body: u64,
@@ -109,6 +114,7 @@ impl PlatformArgs {
             ready_timeout: self.ready_timeout,
             store: self.store.clone(),
             queue: self.queue.clone(),
+            max_queued: self.async_max_queued,
             sandbox: self.sandbox,
             spare_sandbox: self.spare_sandbox,
             auth: self.auth,

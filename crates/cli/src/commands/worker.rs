@@ -42,7 +42,7 @@ pub(super) async fn run(args: WorkerArgs) -> CmdResult {
         ));
     }
     let client = args.gateway.client(None)?;
-    let queue = open_queue(Some(&args.queue), std::path::Path::new(".")).await?;
+    let queue = open_queue(Some(&args.queue), std::path::Path::new("."), None).await?;
     // The gateway's credentials, for functions that need them (com.ironfaas.auth: basic).
     let invoker = Arc::new(
         HttpInvoker::new(client.base())

@@ -36,6 +36,7 @@ fn queue_error(e: QueueError) -> ApiError {
     let status = match &e {
         QueueError::NotFound { .. } => StatusCode::NOT_FOUND,
         QueueError::NotDeadLettered { .. } => StatusCode::CONFLICT,
+        QueueError::Full { .. } => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     ApiError {

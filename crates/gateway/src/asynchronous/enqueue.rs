@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use ironfaas_queue::{Enqueued, Job, unix_ms};
+use ironfaas_queue::{Enqueued, Job, QueueError, unix_ms};
 use ironfaas_spec::names::FunctionRef;
 
 use super::callback::valid_callback;
@@ -147,6 +147,17 @@ pub(crate) async fn enqueue(
             *response.status_mut() = StatusCode::ACCEPTED;
             response.headers_mut().insert("x-call-id", call_id);
             response.headers_mut().insert("x-start-time", start);
+            response
+        }
+        Err(e @ QueueError::Full { .. }) => {
+            tracing::warn!("asynchronous call to {function} refused: {e}");
+            let mut response = message(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("{e} (`ironfaas serve --async-max-queued` sets the limit)\n"),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             response
         }
         Err(e) => {

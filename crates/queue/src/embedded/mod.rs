@@ -43,6 +43,9 @@ pub struct EmbeddedOptions {
     /// How often finished records past their retention are deleted (default 10 s; it happens
     /// after a commit, so an idle queue prunes at its next request).
     pub prune_interval: Duration,
+    /// At most this many jobs waiting or running (queued, leased, waiting for a retry); an
+    /// enqueue beyond is refused with [`QueueError::Full`]. 0 (the default) sets no limit.
+    pub max_live: u64,
 }
 
 impl Default for EmbeddedOptions {
@@ -52,6 +55,7 @@ impl Default for EmbeddedOptions {
             max_finished: 100_000,
             max_batch: 4096,
             prune_interval: Duration::from_secs(10),
+            max_live: 0,
         }
     }
 }
@@ -137,6 +141,7 @@ impl EmbeddedQueue {
             prune_interval: options.prune_interval,
             finished_retention: options.finished_retention,
             max_finished: options.max_finished,
+            max_live: options.max_live,
         };
         let (writer, counters) = Writer::new(conn, config, notify.clone())
             .map_err(|e| storage("loading the queue's counts", hint(e)))?;

@@ -100,6 +100,8 @@ pub(super) struct WriterConfig {
     pub prune_interval: Duration,
     pub finished_retention: Duration,
     pub max_finished: u64,
+    /// Jobs waiting or running at most (0: no limit).
+    pub max_live: u64,
 }
 
 /// An answer held back until the transaction that produced it is committed.
@@ -148,7 +150,13 @@ pub(super) struct Writer {
 struct Work {
     counts: BTreeMap<FunctionRef, DepthCounts>,
     finished: u64,
+    /// Jobs waiting or running (queued, running, retrying).
+    live: u64,
     wake: bool,
+}
+
+fn is_live(state: i64) -> bool {
+    matches!(state, QUEUED | RUNNING | RETRYING)
 }
 
 fn bump(counts: &mut BTreeMap<FunctionRef, DepthCounts>, f: &FunctionRef, state: i64, up: bool) {
@@ -176,12 +184,18 @@ impl Work {
     fn transition(&mut self, f: &FunctionRef, from: Option<i64>, to: Option<i64>) {
         if let Some(s) = from {
             bump(&mut self.counts, f, s, false);
+            if is_live(s) {
+                self.live = self.live.saturating_sub(1);
+            }
             if s == SUCCEEDED || s == FAILED {
                 self.finished = self.finished.saturating_sub(1);
             }
         }
         if let Some(s) = to {
             bump(&mut self.counts, f, s, true);
+            if is_live(s) {
+                self.live += 1;
+            }
             if s == SUCCEEDED || s == FAILED {
                 self.finished += 1;
             }
@@ -274,9 +288,15 @@ impl Writer {
     }
 
     fn commit_batch(&mut self, batch: &mut Vec<Cmd>) {
+        let counts = lock(&self.counters).clone();
+        let live = counts
+            .values()
+            .map(|c| c.queued + c.running + c.retrying)
+            .sum();
         let mut work = Work {
-            counts: lock(&self.counters).clone(),
+            counts,
             finished: self.finished,
+            live,
             wake: false,
         };
         let location = &self.config.location;
@@ -308,7 +328,8 @@ impl Writer {
             };
             held.push(match cmd {
                 Cmd::Enqueue(job, reply) => {
-                    let r = enqueue(&tx, &job, &mut work).map_err(|e| err("storing a job", e));
+                    let r = enqueue(&tx, &job, self.config.max_live, &mut work)
+                        .unwrap_or_else(|e| Err(err("storing a job", e)));
                     Held::Enqueue(reply, r)
                 }
                 Cmd::Lease(req, reply) => {
@@ -454,7 +475,23 @@ fn lost_if_zero(changed: usize, id: &str) -> Result<(), QueueError> {
     }
 }
 
-fn enqueue(tx: &Transaction<'_>, job: &NewJob, work: &mut Work) -> rusqlite::Result<Enqueued> {
+/// Stores `job` unless its id is known (a duplicate) or `max_live` jobs are live already.
+fn enqueue(
+    tx: &Transaction<'_>,
+    job: &NewJob,
+    max_live: u64,
+    work: &mut Work,
+) -> rusqlite::Result<Result<Enqueued, QueueError>> {
+    if max_live > 0 && work.live >= max_live {
+        let known = tx
+            .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1")?
+            .exists(params![job.id])?;
+        return Ok(if known {
+            Ok(Enqueued::Duplicate)
+        } else {
+            Err(QueueError::Full { limit: max_live })
+        });
+    }
     let now = int(now_ms());
     let n = tx
         .prepare_cached(
@@ -471,11 +508,11 @@ fn enqueue(tx: &Transaction<'_>, job: &NewJob, work: &mut Work) -> rusqlite::Res
             job.payload
         ])?;
     if n == 0 {
-        return Ok(Enqueued::Duplicate);
+        return Ok(Ok(Enqueued::Duplicate));
     }
     work.transition(&job.function, None, Some(QUEUED));
     work.wake = true;
-    Ok(Enqueued::New)
+    Ok(Ok(Enqueued::New))
 }
 
 /// Leases in rounds over the functions that have live jobs and room: the first round gives

@@ -66,7 +66,9 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pu
 use async_nats::jetstream::context::Publish;
 use async_nats::jetstream::kv;
 use async_nats::jetstream::message::AckKind;
-use async_nats::jetstream::stream::{self, LastRawMessageErrorKind, RetentionPolicy, StorageType};
+use async_nats::jetstream::stream::{
+    self, DiscardPolicy, LastRawMessageErrorKind, RetentionPolicy, StorageType,
+};
 use async_nats::jetstream::{self, Context, Message};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -112,6 +114,11 @@ pub struct NatsOptions {
     pub poll_interval: Duration,
     /// How often the list of functions with jobs is refreshed (default 1 s).
     pub discovery_interval: Duration,
+    /// At most this many messages in the jobs stream (a copy per job waiting or running); a
+    /// publish beyond is refused and the enqueue fails with [`QueueError::Full`]. `Some(0)`:
+    /// no limit. `None` (the default) leaves the stream's setting as it is, so a worker that
+    /// does not enqueue does not change what the gateways set.
+    pub max_jobs: Option<u64>,
 }
 
 impl Default for NatsOptions {
@@ -127,6 +134,7 @@ impl Default for NatsOptions {
             request_timeout: Duration::from_secs(5),
             poll_interval: Duration::from_millis(50),
             discovery_interval: Duration::from_secs(1),
+            max_jobs: None,
         }
     }
 }
@@ -198,6 +206,10 @@ impl NatsQueue {
             .map_err(|e| err("connecting", &e))?;
         let mut js = jetstream::new(client);
         js.set_timeout(options.request_timeout);
+        let max_messages = |max: u64| match max {
+            0 => -1,
+            n => i64::try_from(n).unwrap_or(i64::MAX),
+        };
         let jobs = js
             .get_or_create_stream(stream::Config {
                 name: options.stream.clone(),
@@ -205,10 +217,22 @@ impl NatsQueue {
                 retention: RetentionPolicy::WorkQueue,
                 storage: StorageType::File,
                 duplicate_window: options.duplicate_window,
+                max_messages: options.max_jobs.map_or(-1, max_messages),
+                discard: DiscardPolicy::New,
                 ..Default::default()
             })
             .await
             .map_err(|e| err("creating the jobs stream", &e))?;
+        if let Some(max) = options.max_jobs {
+            let mut config = jobs.cached_info().config.clone();
+            if config.max_messages != max_messages(max) || config.discard != DiscardPolicy::New {
+                config.max_messages = max_messages(max);
+                config.discard = DiscardPolicy::New;
+                js.update_stream(config)
+                    .await
+                    .map_err(|e| err("setting the jobs stream's limit", &e))?;
+            }
+        }
         let dead = js
             .get_or_create_stream(stream::Config {
                 name: options.dead_stream.clone(),
@@ -263,7 +287,8 @@ impl NatsQueue {
         &self.inner.options.subject_prefix
     }
 
-    /// Publishes and waits for JetStream's acknowledgement.
+    /// Publishes and waits for JetStream's acknowledgement; [`QueueError::Full`] when the jobs
+    /// stream is at its message limit.
     async fn publish(
         &self,
         operation: &'static str,
@@ -276,13 +301,24 @@ impl NatsQueue {
             .payload(payload)
             .headers(headers)
             .message_id(msg_id);
-        self.inner
+        let acked = self
+            .inner
             .js
             .send_publish(subject, publish)
             .await
             .map_err(|e| self.err(operation, e))?
-            .await
-            .map_err(|e| self.err(operation, e))
+            .await;
+        match acked {
+            Ok(ack) => Ok(ack),
+            Err(e) if e.to_string().contains("maximum messages exceeded") => {
+                let limit = match self.inner.jobs.get_info().await {
+                    Ok(info) => u64::try_from(info.config.max_messages).unwrap_or(0),
+                    Err(_) => self.inner.options.max_jobs.unwrap_or(0),
+                };
+                Err(QueueError::Full { limit })
+            }
+            Err(e) => Err(self.err(operation, e)),
+        }
     }
 
     /// Publishes a copy of job `id` for its first attempt, made when its record was at
@@ -850,8 +886,15 @@ impl Queue for NatsQueue {
             return self.enqueue_again(&job, &key).await;
         };
         let payload = codec::encode(&job).into();
-        self.publish_first_attempt("storing a job", &job.id, &job.function, revision, payload)
-            .await?;
+        let published = self
+            .publish_first_attempt("storing a job", &job.id, &job.function, revision, payload)
+            .await;
+        if let Err(e @ QueueError::Full { .. }) = published {
+            // Refused, not stored: the record goes too, so the id can be sent again.
+            let _ = self.inner.kv.purge(&key).await;
+            return Err(e);
+        }
+        published?;
         let mut functions = self.inner.functions.lock().await;
         if !functions.known.contains(&job.function) {
             functions.known.push(job.function.clone());

@@ -1,11 +1,13 @@
 //! The queue's tests: one conformance suite run against both backends, and the durability
 //! tests (SIGKILL of an enqueuing process, SIGKILL and restart of nats-server), the NATS
-//! backend's handling of extra copies of a job, and its dead letters outliving their records.
+//! backend's handling of extra copies of a job, and its dead letters outliving their records,
+//! and the limit on jobs waiting or running.
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 mod durability;
+mod limits;
 mod nats_copies;
 mod nats_records;
 mod suite;

@@ -1,0 +1,127 @@
+//! A queue with a limit on the jobs waiting or running refuses more with `Full`, storing
+//! nothing, and takes them again once a job has ended; a duplicate id is still a duplicate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ironfaas_queue::{
+    EmbeddedOptions, EmbeddedQueue, Enqueued, LeaseRequest, NatsOptions, Outcome, Queue, QueueError,
+};
+
+use crate::common::{NatsServer, connect_with, test_options};
+use crate::suite::job;
+
+/// Enqueues `id` once the queue has room: an ack makes room at once in the embedded queue,
+/// a moment later with NATS (JetStream removes an acked message after the plain ack).
+async fn enqueue_when_room(q: &Arc<dyn Queue>, id: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match q.enqueue(job(id, "busy")).await {
+            Ok(enqueued) => return assert_eq!(enqueued, Enqueued::New),
+            Err(QueueError::Full { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{id}: {e}"),
+        }
+    }
+}
+
+async fn refuses_beyond_its_limit(q: Arc<dyn Queue>) {
+    for id in ["a", "b", "c"] {
+        assert_eq!(q.enqueue(job(id, "busy")).await.unwrap(), Enqueued::New);
+    }
+    let refused = q.enqueue(job("d", "busy")).await.unwrap_err();
+    assert!(
+        matches!(refused, QueueError::Full { limit: 3 }),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("limit of 3 calls"),
+        "{refused}"
+    );
+    assert!(q.get("d").await.unwrap().is_none(), "nothing of it stored");
+    assert_eq!(
+        q.enqueue(job("a", "busy")).await.unwrap(),
+        Enqueued::Duplicate,
+        "a known id is a duplicate, full or not"
+    );
+
+    let req = LeaseRequest::new(1, Duration::from_secs(30), Duration::from_secs(5));
+    let lease = q.lease(&req).await.unwrap().pop().expect("a job to run");
+    assert!(
+        matches!(
+            q.enqueue(job("d", "busy")).await,
+            Err(QueueError::Full { .. })
+        ),
+        "a running job still counts"
+    );
+    q.ack(lease, Outcome::Succeeded { status: 200 })
+        .await
+        .unwrap();
+    enqueue_when_room(&q, "d").await;
+    let mut ids = Vec::new();
+    while ids.len() < 3 {
+        for lease in q.lease(&req).await.unwrap() {
+            ids.push(lease.job.id.clone());
+            q.ack(lease, Outcome::Succeeded { status: 200 })
+                .await
+                .unwrap();
+        }
+    }
+    ids.sort();
+    assert!(ids.contains(&"d".to_string()), "{ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_refuses_beyond_its_limit() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let options = EmbeddedOptions {
+        max_live: 3,
+        ..EmbeddedOptions::default()
+    };
+    let q = EmbeddedQueue::open_with(dir.path(), options).unwrap();
+    refuses_beyond_its_limit(Arc::new(q)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_refuses_beyond_its_limit() {
+    let server = NatsServer::start();
+    // A stream made without a limit gets the one a gateway asks for.
+    drop(connect_with(&server.url(), test_options()).await);
+    let options = NatsOptions {
+        max_jobs: Some(3),
+        ..test_options()
+    };
+    // Kept open to the end: its last acks are plain messages, which a closed connection might
+    // not have sent.
+    let first: Arc<dyn Queue> = Arc::new(connect_with(&server.url(), options).await);
+    refuses_beyond_its_limit(Arc::clone(&first)).await;
+    // A worker (no limit of its own) leaves it; a gateway with 0 lifts it.
+    drop(connect_with(&server.url(), test_options()).await);
+    let q = connect_with(
+        &server.url(),
+        NatsOptions {
+            max_jobs: Some(3),
+            ..test_options()
+        },
+    )
+    .await;
+    let q: Arc<dyn Queue> = Arc::new(q);
+    for id in ["e", "f", "g"] {
+        enqueue_when_room(&q, id).await;
+    }
+    assert!(matches!(
+        q.enqueue(job("h", "busy")).await,
+        Err(QueueError::Full { limit: 3 })
+    ));
+    let q = connect_with(
+        &server.url(),
+        NatsOptions {
+            max_jobs: Some(0),
+            ..test_options()
+        },
+    )
+    .await;
+    assert_eq!(q.enqueue(job("h", "busy")).await.unwrap(), Enqueued::New);
+    drop(first);
+}
