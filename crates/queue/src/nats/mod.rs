@@ -357,8 +357,15 @@ impl NatsQueue {
             && stored.dead_seq.is_none()
         {
             let payload = codec::encode(job).into();
-            self.publish_first_attempt("storing a job", &job.id, &job.function, revision, payload)
-                .await?;
+            match self
+                .publish_first_attempt("storing a job", &job.id, &job.function, revision, payload)
+                .await
+            {
+                // The job was accepted before; a full stream keeps its copy from being sent
+                // again now, not the job.
+                Ok(()) | Err(QueueError::Full { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(Enqueued::Duplicate)
     }

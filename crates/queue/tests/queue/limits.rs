@@ -125,3 +125,26 @@ async fn nats_refuses_beyond_its_limit() {
     assert_eq!(q.enqueue(job("h", "busy")).await.unwrap(), Enqueued::New);
     drop(first);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_a_queued_duplicate_is_accepted_when_full() {
+    let server = NatsServer::start();
+    let options = NatsOptions {
+        max_jobs: Some(1),
+        duplicate_window: Duration::from_secs(1),
+        ..test_options()
+    };
+    let q = connect_with(&server.url(), options).await;
+    assert_eq!(q.enqueue(job("a", "busy")).await.unwrap(), Enqueued::New);
+    // Past JetStream's duplicate window its copy is sent again, which the full stream refuses:
+    // the call was accepted before, so it is still a duplicate.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        q.enqueue(job("a", "busy")).await.unwrap(),
+        Enqueued::Duplicate
+    );
+    assert!(matches!(
+        q.enqueue(job("b", "busy")).await,
+        Err(QueueError::Full { limit: 1 })
+    ));
+}
