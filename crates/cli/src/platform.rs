@@ -33,8 +33,8 @@ pub struct PlatformOptions {
     pub store: Option<String>,
     /// The queue of asynchronous calls: `nats://HOST:PORT`; embedded in the data dir when unset.
     pub queue: Option<String>,
-    /// Calls waiting or running the queue holds at most (0: no limit).
-    pub max_queued: u64,
+    /// What the queue holds at most.
+    pub queue_limits: QueueLimits,
     /// Workers making asynchronous calls in this process; none when `ironfaas worker`s do.
     pub workers: Option<WorkerConfig>,
     /// Whether replicas run sandboxed.
@@ -171,18 +171,27 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// The queue at `location` (`nats://…`), else the embedded one in the data dir, holding at
-/// most `max_queued` calls waiting or running (`Some(0)`: no limit; `None`, for a process that
-/// does not enqueue: whatever the NATS stream says).
+/// What a queue holds at most (0: no limit).
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Calls waiting or running.
+    pub queued: u64,
+    /// Dead letters (the oldest go first).
+    pub dead: u64,
+}
+
+/// The queue at `location` (`nats://…`), else the embedded one in the data dir, with `limits`
+/// (`None`, for a process that does not enqueue: whatever the NATS streams say).
 pub async fn open_queue(
     location: Option<&str>,
     data_dir: &Path,
-    max_queued: Option<u64>,
+    limits: Option<QueueLimits>,
 ) -> CmdResult<Arc<dyn Queue>> {
     match location {
         Some(url) if url.starts_with("nats://") => {
             let options = NatsOptions {
-                max_jobs: max_queued,
+                max_jobs: limits.map(|l| l.queued),
+                max_dead: limits.map(|l| l.dead),
                 ..NatsOptions::default()
             };
             let queue = NatsQueue::connect(url, options)
@@ -196,7 +205,8 @@ pub async fn open_queue(
         None => {
             let dir = data_dir.join("queue");
             let options = EmbeddedOptions {
-                max_live: max_queued.unwrap_or(0),
+                max_live: limits.map_or(0, |l| l.queued),
+                max_dead: limits.map_or(0, |l| l.dead),
                 ..EmbeddedOptions::default()
             };
             let queue = EmbeddedQueue::open_with(&dir, options)
@@ -265,7 +275,7 @@ impl Platform {
         let queue = open_queue(
             options.queue.as_deref(),
             &options.data_dir,
-            Some(options.max_queued),
+            Some(options.queue_limits),
         )
         .await?;
         let backends = Backends {

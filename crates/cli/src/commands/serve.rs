@@ -8,7 +8,9 @@ use ironfaas_gateway::GatewayConfig;
 
 use super::{DataDirArgs, duration_arg, size_arg};
 use crate::failure::CmdResult;
-use crate::platform::{Platform, PlatformOptions, SandboxMode, SpareSandbox, shutdown_signal};
+use crate::platform::{
+    Platform, PlatformOptions, QueueLimits, SandboxMode, SpareSandbox, shutdown_signal,
+};
 use ironfaas_gateway::asynchronous::WorkerConfig;
 
 /// Options of the platform, shared by `serve` and `up`.
@@ -66,6 +68,13 @@ pub struct PlatformArgs {
     /// included.
     #[arg(long, env = "IRONFAAS_ASYNC_MAX_QUEUED", default_value_t = 1_000_000)]
     pub async_max_queued: u64,
+    /// The most dead letters kept; beyond, the oldest are deleted (and logged) (0: keep all).
+    #[arg(
+        long,
+        env = "IRONFAAS_ASYNC_MAX_DEAD_LETTERS",
+        default_value_t = 100_000
+    )]
+    pub async_max_dead_letters: u64,
     /// The largest body of an asynchronous call, e.g. 10Mi (then 413).
     #[arg(long, env = "IRONFAAS_MAX_ASYNC_BODY", default_value = "10Mi", value_parser = size_arg)]
     pub max_async_body: u64,
@@ -114,7 +123,10 @@ impl PlatformArgs {
             ready_timeout: self.ready_timeout,
             store: self.store.clone(),
             queue: self.queue.clone(),
-            max_queued: self.async_max_queued,
+            queue_limits: QueueLimits {
+                queued: self.async_max_queued,
+                dead: self.async_max_dead_letters,
+            },
             sandbox: self.sandbox,
             spare_sandbox: self.spare_sandbox,
             auth: self.auth,

@@ -46,6 +46,9 @@ pub struct EmbeddedOptions {
     /// At most this many jobs waiting or running (queued, leased, waiting for a retry); an
     /// enqueue beyond is refused with [`QueueError::Full`]. 0 (the default) sets no limit.
     pub max_live: u64,
+    /// At most this many dead letters are kept; beyond, the oldest are deleted at the next
+    /// prune (each deletion is logged). 0 (the default) keeps them all.
+    pub max_dead: u64,
 }
 
 impl Default for EmbeddedOptions {
@@ -56,6 +59,7 @@ impl Default for EmbeddedOptions {
             max_batch: 4096,
             prune_interval: Duration::from_secs(10),
             max_live: 0,
+            max_dead: 0,
         }
     }
 }
@@ -142,6 +146,7 @@ impl EmbeddedQueue {
             finished_retention: options.finished_retention,
             max_finished: options.max_finished,
             max_live: options.max_live,
+            max_dead: options.max_dead,
         };
         let (writer, counters) = Writer::new(conn, config, notify.clone())
             .map_err(|e| storage("loading the queue's counts", hint(e)))?;

@@ -102,6 +102,8 @@ pub(super) struct WriterConfig {
     pub max_finished: u64,
     /// Jobs waiting or running at most (0: no limit).
     pub max_live: u64,
+    /// Dead letters kept at most, the oldest dropped first (0: no limit).
+    pub max_dead: u64,
 }
 
 /// An answer held back until the transaction that produced it is committed.
@@ -429,6 +431,55 @@ impl Writer {
                 "embedded queue: pruning finished job records failed; will try again"
             ),
         }
+        if let Err(e) = self.drop_oldest_dead() {
+            tracing::warn!(
+                location = %self.config.location,
+                error = %e,
+                "embedded queue: dropping dead letters over the limit failed; will try again"
+            );
+        }
+    }
+
+    /// Deletes the oldest dead letters beyond `max_dead`.
+    fn drop_oldest_dead(&mut self) -> rusqlite::Result<()> {
+        let dead: u64 = lock(&self.counters).values().map(|c| c.dead).sum();
+        let over = match self.config.max_dead {
+            0 => 0,
+            max => dead.saturating_sub(max).min(10_000),
+        };
+        if over == 0 {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        let dropped = tx
+            .prepare(
+                "SELECT id, function FROM jobs WHERE state = 5 ORDER BY updated_at, seq LIMIT ?1",
+            )?
+            .query_map(params![int(over)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        {
+            let mut delete = tx.prepare("DELETE FROM jobs WHERE id = ?1")?;
+            for (id, _) in &dropped {
+                delete.execute([id])?;
+            }
+        }
+        tx.commit()?;
+        let mut counts = lock(&self.counters);
+        for (_, function) in &dropped {
+            bump(&mut counts, &FunctionRef::parse(function), DEAD, false);
+        }
+        let shown: Vec<&str> = dropped.iter().take(5).map(|(id, _)| id.as_str()).collect();
+        tracing::warn!(
+            location = %self.config.location,
+            "embedded queue: dropped the {} oldest dead letter(s) over the limit of {} ({}{})",
+            dropped.len(),
+            self.config.max_dead,
+            shown.join(", "),
+            if dropped.len() > shown.len() { ", …" } else { "" }
+        );
+        Ok(())
     }
 }
 

@@ -21,7 +21,7 @@
 //!   nats-server 2.9).
 //! - Stream `IRONFAAS_DEAD` (file storage, limits retention), subjects
 //!   `ironfaas.dead.NAMESPACE.NAME`: dead letters with `Ironfaas-Last-Error`; removed when
-//!   replayed or deleted. Replaying or deleting one whose state record has expired finds it by
+//!   replayed or deleted, or by nats-server, oldest first, beyond [`NatsOptions::max_dead`]. Replaying or deleting one whose state record has expired finds it by
 //!   walking this stream.
 //! - Key-value bucket `IRONFAAS_JOB_STATE`: one JSON record per job id (what `get` shows),
 //!   kept for [`NatsOptions::record_retention`] after its last change, with up to
@@ -119,6 +119,9 @@ pub struct NatsOptions {
     /// no limit. `None` (the default) leaves the stream's setting as it is, so a worker that
     /// does not enqueue does not change what the gateways set.
     pub max_jobs: Option<u64>,
+    /// At most this many dead letters are kept; beyond, the oldest are dropped by nats-server.
+    /// `Some(0)`: no limit; `None` (the default) leaves the dead-letter stream's setting.
+    pub max_dead: Option<u64>,
 }
 
 impl Default for NatsOptions {
@@ -135,6 +138,7 @@ impl Default for NatsOptions {
             poll_interval: Duration::from_millis(50),
             discovery_interval: Duration::from_secs(1),
             max_jobs: None,
+            max_dead: None,
         }
     }
 }
@@ -206,10 +210,6 @@ impl NatsQueue {
             .map_err(|e| err("connecting", &e))?;
         let mut js = jetstream::new(client);
         js.set_timeout(options.request_timeout);
-        let max_messages = |max: u64| match max {
-            0 => -1,
-            n => i64::try_from(n).unwrap_or(i64::MAX),
-        };
         let jobs = js
             .get_or_create_stream(stream::Config {
                 name: options.stream.clone(),
@@ -224,14 +224,9 @@ impl NatsQueue {
             .await
             .map_err(|e| err("creating the jobs stream", &e))?;
         if let Some(max) = options.max_jobs {
-            let mut config = jobs.cached_info().config.clone();
-            if config.max_messages != max_messages(max) || config.discard != DiscardPolicy::New {
-                config.max_messages = max_messages(max);
-                config.discard = DiscardPolicy::New;
-                js.update_stream(config)
-                    .await
-                    .map_err(|e| err("setting the jobs stream's limit", &e))?;
-            }
+            set_limit(&js, &jobs, max, DiscardPolicy::New)
+                .await
+                .map_err(|e| err("setting the jobs stream's limit", &e))?;
         }
         let dead = js
             .get_or_create_stream(stream::Config {
@@ -239,10 +234,17 @@ impl NatsQueue {
                 subjects: vec![dead_filter(&options.dead_prefix, None)],
                 retention: RetentionPolicy::Limits,
                 storage: StorageType::File,
+                max_messages: options.max_dead.map_or(-1, max_messages),
+                discard: DiscardPolicy::Old,
                 ..Default::default()
             })
             .await
             .map_err(|e| err("creating the dead-letter stream", &e))?;
+        if let Some(max) = options.max_dead {
+            set_limit(&js, &dead, max, DiscardPolicy::Old)
+                .await
+                .map_err(|e| err("setting the dead-letter stream's limit", &e))?;
+        }
         let kv = match js.get_key_value(options.bucket.clone()).await {
             Ok(kv) => {
                 keep_record_history(&js, &kv)
@@ -854,6 +856,31 @@ fn stream_seq(msg: &Message) -> u64 {
 }
 
 /// A fresh record of `job` in state queued.
+/// A stream's message limit for at most `max` messages (0: no limit).
+fn max_messages(max: u64) -> i64 {
+    match max {
+        0 => -1,
+        n => i64::try_from(n).unwrap_or(i64::MAX),
+    }
+}
+
+/// Gives `stream` the limit of `max` messages (0: none) and what happens at it, unless it has
+/// them already.
+async fn set_limit(
+    js: &Context,
+    stream: &stream::Stream,
+    max: u64,
+    discard: DiscardPolicy,
+) -> Result<(), async_nats::Error> {
+    let mut config = stream.cached_info().config.clone();
+    if config.max_messages != max_messages(max) || config.discard != discard {
+        config.max_messages = max_messages(max);
+        config.discard = discard;
+        js.update_stream(config).await?;
+    }
+    Ok(())
+}
+
 /// Raises the revisions a job-state bucket keeps to [`RECORD_HISTORY`] (a bucket created by an
 /// earlier version kept one).
 async fn keep_record_history(js: &Context, kv: &kv::Store) -> Result<(), async_nats::Error> {
@@ -1048,12 +1075,15 @@ impl Queue for NatsQueue {
     async fn replay(&self, id: &str) -> Result<(), QueueError> {
         let key = record_key(id);
         let (stored, seq) = self.dead_record(id, &key).await?;
-        let msg = self
-            .inner
-            .dead
-            .get_raw_message(seq)
-            .await
-            .map_err(|e| self.err("reading a dead letter", e))?;
+        let msg = match self.inner.dead.get_raw_message(seq).await {
+            Ok(msg) => msg,
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {
+                // Dropped as one of the oldest beyond the dead-letter limit.
+                let _ = self.inner.kv.purge(&key).await;
+                return Err(QueueError::NotFound { id: id.to_string() });
+            }
+            Err(e) => return Err(self.err("reading a dead letter", e)),
+        };
         let function = stored.record.function.clone();
         let mut record = stored.record;
         record.state = JobState::Queued;
@@ -1085,11 +1115,12 @@ impl Queue for NatsQueue {
     async fn delete_dead_letter(&self, id: &str) -> Result<(), QueueError> {
         let key = record_key(id);
         let (_, seq) = self.dead_record(id, &key).await?;
-        self.inner
-            .dead
-            .delete_message(seq)
-            .await
-            .map_err(|e| self.err("deleting a dead letter", e))?;
+        match self.inner.dead.delete_message(seq).await {
+            Ok(_) => {}
+            // Already dropped as one of the oldest beyond the dead-letter limit.
+            Err(e) if e.to_string().contains("no message found") => {}
+            Err(e) => return Err(self.err("deleting a dead letter", e)),
+        }
         self.inner
             .kv
             .purge(&key)

@@ -1,11 +1,13 @@
 //! A queue with a limit on the jobs waiting or running refuses more with `Full`, storing
 //! nothing, and takes them again once a job has ended; a duplicate id is still a duplicate.
+//! With a limit on dead letters, the oldest go.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ironfaas_queue::{
-    EmbeddedOptions, EmbeddedQueue, Enqueued, LeaseRequest, NatsOptions, Outcome, Queue, QueueError,
+    DeadLetterQuery, EmbeddedOptions, EmbeddedQueue, Enqueued, LeaseRequest, NatsOptions, Outcome,
+    Queue, QueueError,
 };
 
 use crate::common::{NatsServer, connect_with, test_options};
@@ -147,4 +149,56 @@ async fn nats_a_queued_duplicate_is_accepted_when_full() {
         q.enqueue(job("b", "busy")).await,
         Err(QueueError::Full { limit: 1 })
     ));
+}
+
+/// Dead-letters three jobs, a then b then c, in a queue that keeps two dead letters.
+async fn the_oldest_dead_letters_go(q: Arc<dyn Queue>) {
+    let req = LeaseRequest::new(1, Duration::from_secs(30), Duration::from_secs(5));
+    for id in ["a", "b", "c"] {
+        q.enqueue(job(id, "broken")).await.unwrap();
+        let lease = q.lease(&req).await.unwrap().pop().expect("the job");
+        q.dead_letter(lease, "500".into()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let ids = loop {
+        let dead = q.dead_letters(&DeadLetterQuery::first(10)).await.unwrap();
+        let ids: Vec<String> = dead.into_iter().map(|r| r.id).collect();
+        if ids.len() <= 2 || tokio::time::Instant::now() > deadline {
+            break ids;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(ids, ["b", "c"], "the oldest went");
+    let depth = q.depth().await.unwrap();
+    assert_eq!(depth.iter().map(|(_, c)| c.dead).sum::<u64>(), 2);
+    assert!(matches!(
+        q.replay("a").await,
+        Err(QueueError::NotFound { .. })
+    ));
+    assert!(q.get("a").await.unwrap().is_none());
+    q.replay("b").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_keeps_its_limit_of_dead_letters() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let options = EmbeddedOptions {
+        max_dead: 2,
+        prune_interval: Duration::ZERO,
+        ..EmbeddedOptions::default()
+    };
+    let q = EmbeddedQueue::open_with(dir.path(), options).unwrap();
+    the_oldest_dead_letters_go(Arc::new(q)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_keeps_its_limit_of_dead_letters() {
+    let server = NatsServer::start();
+    let options = NatsOptions {
+        max_dead: Some(2),
+        ..test_options()
+    };
+    let q = connect_with(&server.url(), options).await;
+    the_oldest_dead_letters_go(Arc::new(q)).await;
 }
