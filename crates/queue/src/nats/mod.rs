@@ -1118,7 +1118,10 @@ impl Queue for NatsQueue {
         match self.inner.dead.delete_message(seq).await {
             Ok(_) => {}
             // Already dropped as one of the oldest beyond the dead-letter limit.
-            Err(e) if e.to_string().contains("no message found") => {}
+            Err(e) if e.to_string().contains("no message found") => {
+                let _ = self.inner.kv.purge(&key).await;
+                return Err(QueueError::NotFound { id: id.to_string() });
+            }
             Err(e) => return Err(self.err("deleting a dead letter", e)),
         }
         self.inner

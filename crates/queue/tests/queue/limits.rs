@@ -178,6 +178,40 @@ async fn the_oldest_dead_letters_go(q: Arc<dyn Queue>) {
     ));
     assert!(q.get("a").await.unwrap().is_none());
     q.replay("b").await.unwrap();
+    // Two more: c is now the oldest of three, and deleting it finds it gone.
+    for id in ["d", "e"] {
+        q.enqueue(job(id, "broken")).await.unwrap();
+        loop {
+            let leases = q.lease(&req).await.unwrap();
+            let Some(lease) = leases.into_iter().next() else {
+                continue;
+            };
+            if lease.job.id == id {
+                q.dead_letter(lease, "500".into()).await.unwrap();
+                break;
+            }
+            q.ack(lease, Outcome::Succeeded { status: 200 })
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while q
+        .dead_letters(&DeadLetterQuery::first(10))
+        .await
+        .unwrap()
+        .len()
+        > 2
+    {
+        assert!(tokio::time::Instant::now() < deadline, "c was not dropped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(matches!(
+        q.delete_dead_letter("c").await,
+        Err(QueueError::NotFound { .. })
+    ));
+    assert!(q.get("c").await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
