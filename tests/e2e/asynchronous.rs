@@ -587,6 +587,16 @@ fn a_full_queue_refuses_calls_with_429(nats: bool) {
         "a call already accepted is accepted again (its id is known)"
     );
     assert_eq!(job_state(url, "kept-2")["state"], "queued");
+    let samples = scrape(url).samples;
+    let count = [("function_name", "count.openfaas-fn")];
+    assert_eq!(
+        metric(&samples, "ironfaas_async_refused_total", &count),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&samples, "queue_worker_messages_submitted_total", &count),
+        Some(2.0)
+    );
 }
 
 both_queues!(

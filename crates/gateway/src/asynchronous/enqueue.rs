@@ -150,6 +150,7 @@ pub(crate) async fn enqueue(
             response
         }
         Err(e @ QueueError::Full { .. }) => {
+            gateway.async_stats.refused(&function);
             tracing::warn!("asynchronous call to {function} refused: {e}");
             let mut response = message(
                 StatusCode::TOO_MANY_REQUESTS,

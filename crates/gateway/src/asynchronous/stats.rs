@@ -37,6 +37,7 @@ const OUTCOMES: [&str; 3] = ["succeeded", "failed", "dead_lettered"];
 #[derive(Debug)]
 struct FunctionStats {
     submitted: AtomicU64,
+    refused: AtomicU64,
     inflight: AtomicU64,
     ended: [AtomicU64; 3],
     retries: AtomicU64,
@@ -50,6 +51,7 @@ impl Default for FunctionStats {
     fn default() -> Self {
         FunctionStats {
             submitted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             inflight: AtomicU64::new(0),
             ended: Default::default(),
             retries: AtomicU64::new(0),
@@ -91,6 +93,11 @@ impl AsyncStats {
     /// A new call was stored.
     pub(crate) fn submitted(&self, function: &FunctionRef) {
         bump(&self.of(function).submitted);
+    }
+
+    /// A call was refused because the queue was full.
+    pub(crate) fn refused(&self, function: &FunctionRef) {
+        bump(&self.of(function).refused);
     }
 
     /// An attempt starts on a call accepted at `enqueued_at` (unix ms).
@@ -161,6 +168,16 @@ impl AsyncStats {
             ),
             &queue,
             &|s| get(&s.submitted),
+        );
+        each(
+            out,
+            (
+                "ironfaas_async_refused_total",
+                "counter",
+                "Asynchronous calls refused with 429 because the queue was full",
+            ),
+            &plain,
+            &|s| get(&s.refused),
         );
         each(
             out,
