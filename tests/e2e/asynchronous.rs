@@ -589,8 +589,9 @@ fn a_full_queue_refuses_calls_with_429(nats: bool) {
     assert_eq!(job_state(url, "kept-2")["state"], "queued");
     let samples = scrape(url).samples;
     let count = [("function_name", "count.openfaas-fn")];
+    let refused = [count[0], ("reason", "queue_full")];
     assert_eq!(
-        metric(&samples, "ironfaas_async_refused_total", &count),
+        metric(&samples, "ironfaas_async_refused_total", &refused),
         Some(1.0)
     );
     assert_eq!(

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Platform, Project, http, ok};
+use crate::harness::{Platform, Project, http, ok, run_cli};
 
 const STACK: &str = "provider:\n  name: openfaas\nfunctions:\n  count:\n    lang: bash-streaming\n    handler: ./count\n    image: count:1\n    annotations:\n      com.ironfaas.route: /api/count\n";
 
@@ -158,6 +158,76 @@ fn slow_clients_are_cut_off() {
         .json()
         .unwrap();
     assert!(!queued.to_string().contains("\"pending\":1"), "{queued}");
+}
+
+#[test]
+fn async_bodies_being_read_share_a_memory_budget() {
+    let platform = deployed(&[
+        "--max-async-body",
+        "64Ki",
+        "--async-body-memory",
+        "64Ki",
+        "--async-workers",
+        "0",
+    ]);
+    let addr = platform.url.trim_start_matches("http://").to_string();
+    // A client that has sent half of a 60 KiB body holds 60 KiB of the budget.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(
+        b"POST /async-function/count HTTP/1.1\r\nHost: x\r\nContent-Length: 61440\r\n\r\n",
+    )
+    .unwrap();
+    slow.write_all(&[b'a'; 30720]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let send = |len: usize| {
+        client()
+            .post(format!("{}/async-function/count", platform.url))
+            .body(vec![b'b'; len])
+            .send()
+            .unwrap()
+    };
+    let refused = send(8 << 10);
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let text = refused.text().unwrap();
+    assert!(text.contains("--async-body-memory (65536 bytes)"), "{text}");
+    assert_eq!(
+        send(2 << 10).status(),
+        202,
+        "what is left of the budget is used"
+    );
+    // Once the slow body has arrived and is stored, its room is free again.
+    slow.write_all(&[b'a'; 30720]).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = [0u8; 12];
+    slow.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 202");
+    assert_eq!(send(60 << 10).status(), 202);
+    // The budget must hold at least the largest body.
+    let data = tempfile::tempdir().unwrap();
+    let out = run_cli(
+        data.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--max-async-body",
+            "2Mi",
+            "--async-body-memory",
+            "1Mi",
+        ],
+        b"",
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--async-body-memory (1048576 bytes) must be at least --max-async-body"),
+        "{stderr}"
+    );
 }
 
 #[test]

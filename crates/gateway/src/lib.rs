@@ -65,6 +65,9 @@ pub struct GatewayConfig {
     pub max_bundle_bytes: u64,
     /// The largest body an asynchronous call may have (then 413).
     pub max_async_body_bytes: usize,
+    /// The memory the bodies of asynchronous calls being read and stored may take at once
+    /// (beyond, a call is refused with 503).
+    pub async_body_memory: u64,
 }
 
 impl Default for GatewayConfig {
@@ -82,6 +85,7 @@ impl Default for GatewayConfig {
             scale_down_window: Duration::from_secs(30),
             max_bundle_bytes: 1 << 30,
             max_async_body_bytes: 10 << 20,
+            async_body_memory: 512 << 20,
         }
     }
 }
@@ -109,6 +113,13 @@ impl GatewayConfig {
         if self.max_body_bytes == 0 || self.max_connections == 0 {
             return Err("--max-body and --max-connections must be more than 0".into());
         }
+        if self.async_body_memory < self.max_async_body_bytes as u64 {
+            return Err(format!(
+                "--async-body-memory ({} bytes) must be at least --max-async-body ({} bytes), \
+                 or no body of the largest size could ever be read",
+                self.async_body_memory, self.max_async_body_bytes
+            ));
+        }
         Ok(())
     }
 }
@@ -120,6 +131,7 @@ pub(crate) struct Gateway {
     pools: Pools,
     metrics: Metrics,
     async_stats: Arc<asynchronous::AsyncStats>,
+    async_bodies: asynchronous::BodyBudget,
     served_by: HeaderValue,
     turn: AtomicUsize,
     waking: scale_from_zero::Waking,
@@ -210,6 +222,7 @@ pub async fn serve(
         pools: Pools::default(),
         metrics: Metrics::default(),
         async_stats: Arc::default(),
+        async_bodies: asynchronous::BodyBudget::new(config.async_body_memory),
         served_by: HeaderValue::from_static(concat!("ironfaas/", env!("CARGO_PKG_VERSION"))),
         turn: AtomicUsize::new(0),
         waking: scale_from_zero::Waking::default(),

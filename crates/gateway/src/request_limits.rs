@@ -148,17 +148,21 @@ where
     }
 }
 
+/// The body length `Content-Length` declares, if it is a number.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 /// Refuses a request up front when its `Content-Length` is over `limit`.
 pub fn check_declared_length(
     headers: &HeaderMap,
     limit: u64,
     flag: &'static str,
 ) -> Result<(), BodyLimitError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
+    match declared_length(headers) {
         Some(n) if n > limit => Err(BodyLimitError::TooLarge { limit, flag }),
         _ => Ok(()),
     }

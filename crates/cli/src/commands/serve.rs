@@ -78,6 +78,11 @@ pub struct PlatformArgs {
     /// The largest body of an asynchronous call, e.g. 10Mi (then 413).
     #[arg(long, env = "IRONFAAS_MAX_ASYNC_BODY", default_value = "10Mi", value_parser = size_arg)]
     pub max_async_body: u64,
+    /// The memory the bodies of asynchronous calls being read may take at once (a body takes
+    /// its Content-Length, or --max-async-body while it streams); beyond, a call is refused
+    /// with 503. At least --max-async-body.
+    #[arg(long, env = "IRONFAAS_ASYNC_BODY_MEMORY", default_value = "512Mi", value_parser = size_arg)]
+    pub async_body_memory: u64,
     /// Run replicas in a sandbox (namespaces, their own uid, cgroup limits, seccomp): auto uses
     /// it when this machine supports it (as root with bubblewrap and cgroups).
     #[arg(long, env = "IRONFAAS_SANDBOX", value_enum, default_value = "auto")]
@@ -118,6 +123,7 @@ impl PlatformArgs {
                 autoscale_interval: self.autoscale_interval,
                 scale_down_window: self.scale_down_window,
                 max_async_body_bytes: self.max_async_body as usize,
+                async_body_memory: self.async_body_memory,
                 ..GatewayConfig::default()
             },
             ready_timeout: self.ready_timeout,

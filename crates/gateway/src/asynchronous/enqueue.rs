@@ -12,10 +12,11 @@ use ironfaas_queue::{Enqueued, Job, QueueError, unix_ms};
 use ironfaas_spec::names::FunctionRef;
 
 use super::callback::valid_callback;
+use super::stats::Refusal;
 use crate::Gateway;
 use crate::body::GatewayBody;
 use crate::proxy::{Peer, message, new_call_id, parse_target, strip_hop_by_hop};
-use crate::request_limits::{self, GuardedBody, Pace, check_declared_length};
+use crate::request_limits::{self, GuardedBody, Pace, check_declared_length, declared_length};
 
 /// The `serve` flag that sets the largest asynchronous body.
 const MAX_ASYNC_BODY_FLAG: &str = "--max-async-body";
@@ -93,6 +94,23 @@ pub(crate) async fn enqueue(
     if let Err(e) = check_declared_length(&parts.headers, limit, MAX_ASYNC_BODY_FLAG) {
         return message(e.status(), format!("{e}\n"));
     }
+    // Room for the body until the queue has it: its declared length, else the largest.
+    let declared = declared_length(&parts.headers).unwrap_or(limit);
+    let Some(mut reserved) = gateway.async_bodies.take(declared) else {
+        gateway.async_stats.refused(&function, Refusal::BodyMemory);
+        let mut response = message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the gateway is reading as many asynchronous call bodies as \
+                 --async-body-memory ({} bytes) allows; try again in a moment\n",
+                gateway.async_bodies.bytes()
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
     let guarded = GuardedBody::new(
         body,
         limit,
@@ -100,7 +118,11 @@ pub(crate) async fn enqueue(
         Pace::Total(gateway.config.read_timeout),
     );
     let body = match guarded.collect().await {
-        Ok(collected) => collected.to_bytes(),
+        Ok(collected) => {
+            let body = collected.to_bytes();
+            reserved.shrink_to(body.len() as u64);
+            body
+        }
         Err(e) => {
             return match request_limits::cause(e.as_ref()) {
                 Some(limit) => message(limit.status(), format!("{limit}\n")),
@@ -150,7 +172,7 @@ pub(crate) async fn enqueue(
             response
         }
         Err(e @ QueueError::Full { .. }) => {
-            gateway.async_stats.refused(&function);
+            gateway.async_stats.refused(&function, Refusal::QueueFull);
             tracing::warn!("asynchronous call to {function} refused: {e}");
             let mut response = message(
                 StatusCode::TOO_MANY_REQUESTS,

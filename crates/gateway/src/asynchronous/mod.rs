@@ -3,6 +3,7 @@
 //! alive while they run, retry with back-off, dead-letter what keeps failing, and post the
 //! result to the caller's `X-Callback-Url`.
 
+mod budget;
 mod callback;
 pub(crate) mod enqueue;
 pub(crate) mod invoker;
@@ -10,6 +11,7 @@ mod policies;
 mod stats;
 pub(crate) mod worker;
 
+pub(crate) use budget::BodyBudget;
 pub use invoker::{HttpInvoker, Invoker};
 pub(crate) use policies::Policies;
 pub use stats::{AsyncStats, serve_metrics};

@@ -31,18 +31,30 @@ pub(crate) enum End {
     DeadLettered = 2,
 }
 
+/// Why an asynchronous call was refused; also the index of its counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The queue held `--async-max-queued` calls (429).
+    QueueFull = 0,
+    /// The bodies being read took all of `--async-body-memory` (503).
+    BodyMemory = 1,
+}
+
+/// The `reason` label of each [`Refusal`], in its order.
+const REASONS: [&str; 2] = ["queue_full", "body_memory"];
+
 /// The `outcome` label of each [`End`], in its order.
 const OUTCOMES: [&str; 3] = ["succeeded", "failed", "dead_lettered"];
 
 #[derive(Debug)]
 struct FunctionStats {
     submitted: AtomicU64,
-    refused: AtomicU64,
+    refused: [AtomicU64; 2],
     inflight: AtomicU64,
     ended: [AtomicU64; 3],
     retries: AtomicU64,
-    callbacks_delivered: AtomicU64,
-    callbacks_failed: AtomicU64,
+    /// Delivered, given up.
+    callbacks: [AtomicU64; 2],
     /// From acceptance to the start of the first attempt.
     wait: Histogram,
 }
@@ -51,12 +63,11 @@ impl Default for FunctionStats {
     fn default() -> Self {
         FunctionStats {
             submitted: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
+            refused: Default::default(),
             inflight: AtomicU64::new(0),
             ended: Default::default(),
             retries: AtomicU64::new(0),
-            callbacks_delivered: AtomicU64::new(0),
-            callbacks_failed: AtomicU64::new(0),
+            callbacks: Default::default(),
             wait: Histogram::with_bounds(&WAIT_BOUNDS),
         }
     }
@@ -95,9 +106,9 @@ impl AsyncStats {
         bump(&self.of(function).submitted);
     }
 
-    /// A call was refused because the queue was full.
-    pub(crate) fn refused(&self, function: &FunctionRef) {
-        bump(&self.of(function).refused);
+    /// A call was refused.
+    pub(crate) fn refused(&self, function: &FunctionRef, why: Refusal) {
+        bump(&self.of(function).refused[why as usize]);
     }
 
     /// An attempt starts on a call accepted at `enqueued_at` (unix ms).
@@ -130,12 +141,7 @@ impl AsyncStats {
 
     /// A callback was delivered, or given up on.
     pub(crate) fn callback(&self, function: &FunctionRef, delivered: bool) {
-        let s = self.of(function);
-        bump(if delivered {
-            &s.callbacks_delivered
-        } else {
-            &s.callbacks_failed
-        });
+        bump(&self.of(function).callbacks[usize::from(!delivered)]);
     }
 
     /// The Prometheus text of every counter.
@@ -172,16 +178,6 @@ impl AsyncStats {
         each(
             out,
             (
-                "ironfaas_async_refused_total",
-                "counter",
-                "Asynchronous calls refused with 429 because the queue was full",
-            ),
-            &plain,
-            &|s| get(&s.refused),
-        );
-        each(
-            out,
-            (
                 "queue_worker_messages_processed_total",
                 "counter",
                 "Asynchronous calls made to their end: succeeded, failed or dead-lettered (OpenFaaS Pro's name)",
@@ -209,39 +205,50 @@ impl AsyncStats {
             &plain,
             &|s| get(&s.retries),
         );
-        header(
-            out,
-            "ironfaas_async_finished_total",
-            "counter",
-            "Asynchronous calls by how they ended",
-        );
-        for (f, s) in &all {
-            for (i, outcome) in OUTCOMES.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "ironfaas_async_finished_total{{function_name=\"{f}\",outcome=\"{outcome}\"}} {}",
-                    get(&s.ended[i])
-                );
+        // One line per function and value of `label`.
+        let split = |out: &mut String,
+                     (name, help): (&str, &str),
+                     (label, values): (&str, &[&str]),
+                     value: &dyn Fn(&FunctionStats, usize) -> u64| {
+            header(out, name, "counter", help);
+            for (f, s) in &all {
+                for (i, v) in values.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{function_name=\"{f}\",{label}=\"{v}\"}} {}",
+                        value(s, i)
+                    );
+                }
             }
-        }
-        header(
+        };
+        split(
             out,
-            "ironfaas_async_callbacks_total",
-            "counter",
-            "Callbacks to X-Callback-Url, delivered or given up after their retries",
+            (
+                "ironfaas_async_finished_total",
+                "Asynchronous calls by how they ended",
+            ),
+            ("outcome", &OUTCOMES),
+            &|s, i| get(&s.ended[i]),
         );
-        for (f, s) in &all {
-            for (result, n) in [
-                ("delivered", &s.callbacks_delivered),
-                ("failed", &s.callbacks_failed),
-            ] {
-                let _ = writeln!(
-                    out,
-                    "ironfaas_async_callbacks_total{{function_name=\"{f}\",result=\"{result}\"}} {}",
-                    get(n)
-                );
-            }
-        }
+        split(
+            out,
+            (
+                "ironfaas_async_refused_total",
+                "Asynchronous calls refused: the queue was full (429), or the bodies being read \
+                 took all of --async-body-memory (503)",
+            ),
+            ("reason", &REASONS),
+            &|s, i| get(&s.refused[i]),
+        );
+        split(
+            out,
+            (
+                "ironfaas_async_callbacks_total",
+                "Callbacks to X-Callback-Url, delivered or given up after their retries",
+            ),
+            ("result", &["delivered", "failed"]),
+            &|s, i| get(&s.callbacks[i]),
+        );
         header(
             out,
             "ironfaas_async_wait_seconds",
