@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ironfaas_queue::{EmbeddedQueue, NatsOptions, NatsQueue, Queue};
+use ironfaas_queue::{EmbeddedOptions, EmbeddedQueue, NatsOptions, NatsQueue, Queue};
 use tempfile::TempDir;
 
 /// What keeps a test's backend alive (its temp dir, its server).
@@ -18,8 +18,13 @@ pub enum Guard {
 
 /// A fresh embedded queue in a temp dir.
 pub fn embedded() -> (Arc<dyn Queue>, Guard) {
+    embedded_with(EmbeddedOptions::default())
+}
+
+/// A fresh embedded queue in a temp dir, with `options`.
+pub fn embedded_with(options: EmbeddedOptions) -> (Arc<dyn Queue>, Guard) {
     let dir = TempDir::new().unwrap();
-    let q = EmbeddedQueue::open(dir.path()).unwrap();
+    let q = EmbeddedQueue::open_with(dir.path(), options).unwrap();
     (Arc::new(q), Guard::Embedded(dir))
 }
 

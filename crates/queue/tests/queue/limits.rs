@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ironfaas_queue::{
-    DeadLetterQuery, EmbeddedOptions, EmbeddedQueue, Enqueued, LeaseRequest, NatsOptions, Outcome,
-    Queue, QueueError,
+    DeadLetterQuery, EmbeddedOptions, Enqueued, LeaseRequest, NatsOptions, Outcome, Queue,
+    QueueError,
 };
 
-use crate::common::{NatsServer, connect_with, test_options};
+use crate::common::{NatsServer, connect_with, embedded_with, test_options};
 use crate::suite::job;
 
 /// Enqueues `id` once the queue has room: an ack makes room at once in the embedded queue,
@@ -76,39 +76,34 @@ async fn refuses_beyond_its_limit(q: Arc<dyn Queue>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_refuses_beyond_its_limit() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let options = EmbeddedOptions {
+    let (q, _dir) = embedded_with(EmbeddedOptions {
         max_live: 3,
         ..EmbeddedOptions::default()
-    };
-    let q = EmbeddedQueue::open_with(dir.path(), options).unwrap();
-    refuses_beyond_its_limit(Arc::new(q)).await;
+    });
+    refuses_beyond_its_limit(q).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_refuses_beyond_its_limit() {
     let server = NatsServer::start();
-    // A stream made without a limit gets the one a gateway asks for.
-    drop(connect_with(&server.url(), test_options()).await);
-    let options = NatsOptions {
-        max_jobs: Some(3),
-        ..test_options()
+    // A queue connected as a gateway with a limit on the jobs (`None`: as a worker).
+    let with_limit = |max_jobs: Option<u64>| {
+        let options = NatsOptions {
+            max_jobs,
+            ..test_options()
+        };
+        let url = server.url();
+        async move { Arc::new(connect_with(&url, options).await) as Arc<dyn Queue> }
     };
+    // A stream made without a limit gets the one a gateway asks for.
+    drop(with_limit(None).await);
     // Kept open to the end: its last acks are plain messages, which a closed connection might
     // not have sent.
-    let first: Arc<dyn Queue> = Arc::new(connect_with(&server.url(), options).await);
+    let first = with_limit(Some(3)).await;
     refuses_beyond_its_limit(Arc::clone(&first)).await;
     // A worker (no limit of its own) leaves it; a gateway with 0 lifts it.
-    drop(connect_with(&server.url(), test_options()).await);
-    let q = connect_with(
-        &server.url(),
-        NatsOptions {
-            max_jobs: Some(3),
-            ..test_options()
-        },
-    )
-    .await;
-    let q: Arc<dyn Queue> = Arc::new(q);
+    drop(with_limit(None).await);
+    let q = with_limit(Some(3)).await;
     for id in ["e", "f", "g"] {
         enqueue_when_room(&q, id).await;
     }
@@ -116,14 +111,7 @@ async fn nats_refuses_beyond_its_limit() {
         q.enqueue(job("h", "busy")).await,
         Err(QueueError::Full { limit: 3 })
     ));
-    let q = connect_with(
-        &server.url(),
-        NatsOptions {
-            max_jobs: Some(0),
-            ..test_options()
-        },
-    )
-    .await;
+    let q = with_limit(Some(0)).await;
     assert_eq!(q.enqueue(job("h", "busy")).await.unwrap(), Enqueued::New);
     drop(first);
 }
@@ -216,14 +204,12 @@ async fn the_oldest_dead_letters_go(q: Arc<dyn Queue>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_keeps_its_limit_of_dead_letters() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let options = EmbeddedOptions {
+    let (q, _dir) = embedded_with(EmbeddedOptions {
         max_dead: 2,
         prune_interval: Duration::ZERO,
         ..EmbeddedOptions::default()
-    };
-    let q = EmbeddedQueue::open_with(dir.path(), options).unwrap();
-    the_oldest_dead_letters_go(Arc::new(q)).await;
+    });
+    the_oldest_dead_letters_go(q).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
