@@ -21,8 +21,9 @@
 //!   nats-server 2.9).
 //! - Stream `IRONFAAS_DEAD` (file storage, limits retention), subjects
 //!   `ironfaas.dead.NAMESPACE.NAME`: dead letters with `Ironfaas-Last-Error`; removed when
-//!   replayed or deleted, or by nats-server, oldest first, beyond [`NatsOptions::max_dead`]. Replaying or deleting one whose state record has expired finds it by
-//!   walking this stream.
+//!   replayed or deleted, or by nats-server, oldest first, beyond [`NatsOptions::max_dead`].
+//!   Replaying or deleting one whose state record has expired finds it by walking this
+//!   stream; one that nats-server dropped is not found, and its record goes.
 //! - Key-value bucket `IRONFAAS_JOB_STATE`: one JSON record per job id (what `get` shows),
 //!   kept for [`NatsOptions::record_retention`] after its last change, with up to
 //!   [`RECORD_HISTORY`] revisions (a deleted dead letter's are purged). It is also what keeps a
@@ -247,9 +248,12 @@ impl NatsQueue {
         }
         let kv = match js.get_key_value(options.bucket.clone()).await {
             Ok(kv) => {
-                keep_record_history(&js, &kv)
-                    .await
-                    .map_err(|e| err("updating the job-state bucket", &e))?;
+                // A bucket made by an earlier version kept one revision.
+                reconfigure(&js, &kv.stream, |c| {
+                    c.max_messages_per_subject = c.max_messages_per_subject.max(RECORD_HISTORY);
+                })
+                .await
+                .map_err(|e| err("updating the job-state bucket", &e))?;
                 kv
             }
             Err(_) => js
@@ -855,7 +859,6 @@ fn stream_seq(msg: &Message) -> u64 {
     msg.info().map(|i| i.stream_sequence).unwrap_or(0)
 }
 
-/// A fresh record of `job` in state queued.
 /// A stream's message limit for at most `max` messages (0: no limit).
 fn max_messages(max: u64) -> i64 {
     match max {
@@ -864,34 +867,37 @@ fn max_messages(max: u64) -> i64 {
     }
 }
 
-/// Gives `stream` the limit of `max` messages (0: none) and what happens at it, unless it has
-/// them already.
+/// Applies `change` to the configuration `stream` was found with, and updates the stream if
+/// that changed anything (a stream made by an earlier version, or with other limits).
+async fn reconfigure(
+    js: &Context,
+    stream: &stream::Stream,
+    change: impl FnOnce(&mut stream::Config),
+) -> Result<(), async_nats::Error> {
+    let found = &stream.cached_info().config;
+    let mut config = found.clone();
+    change(&mut config);
+    if config != *found {
+        js.update_stream(config).await?;
+    }
+    Ok(())
+}
+
+/// Gives `stream` the limit of `max` messages (0: none) and what happens at it.
 async fn set_limit(
     js: &Context,
     stream: &stream::Stream,
     max: u64,
     discard: DiscardPolicy,
 ) -> Result<(), async_nats::Error> {
-    let mut config = stream.cached_info().config.clone();
-    if config.max_messages != max_messages(max) || config.discard != discard {
-        config.max_messages = max_messages(max);
-        config.discard = discard;
-        js.update_stream(config).await?;
-    }
-    Ok(())
+    reconfigure(js, stream, |c| {
+        c.max_messages = max_messages(max);
+        c.discard = discard;
+    })
+    .await
 }
 
-/// Raises the revisions a job-state bucket keeps to [`RECORD_HISTORY`] (a bucket created by an
-/// earlier version kept one).
-async fn keep_record_history(js: &Context, kv: &kv::Store) -> Result<(), async_nats::Error> {
-    let mut config = kv.stream.get_info().await?.config;
-    if config.max_messages_per_subject < RECORD_HISTORY {
-        config.max_messages_per_subject = RECORD_HISTORY;
-        js.update_stream(config).await?;
-    }
-    Ok(())
-}
-
+/// A fresh record of `job` in state queued.
 fn record_of(job: &Job, now: u64) -> JobRecord {
     JobRecord {
         id: job.id.clone(),
@@ -1078,9 +1084,7 @@ impl Queue for NatsQueue {
         let msg = match self.inner.dead.get_raw_message(seq).await {
             Ok(msg) => msg,
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                // Dropped as one of the oldest beyond the dead-letter limit.
-                let _ = self.inner.kv.purge(&key).await;
-                return Err(QueueError::NotFound { id: id.to_string() });
+                return Err(self.dropped_dead(id, &key).await);
             }
             Err(e) => return Err(self.err("reading a dead letter", e)),
         };
@@ -1117,10 +1121,8 @@ impl Queue for NatsQueue {
         let (_, seq) = self.dead_record(id, &key).await?;
         match self.inner.dead.delete_message(seq).await {
             Ok(_) => {}
-            // Already dropped as one of the oldest beyond the dead-letter limit.
             Err(e) if e.to_string().contains("no message found") => {
-                let _ = self.inner.kv.purge(&key).await;
-                return Err(QueueError::NotFound { id: id.to_string() });
+                return Err(self.dropped_dead(id, &key).await);
             }
             Err(e) => return Err(self.err("deleting a dead letter", e)),
         }
@@ -1223,6 +1225,13 @@ impl NatsQueue {
             }
         }
         Ok(None)
+    }
+
+    /// What replaying or deleting dead letter `id` answers when nats-server has dropped its
+    /// message (one of the oldest beyond the limit): it is gone, and so goes its record.
+    async fn dropped_dead(&self, id: &str, key: &str) -> QueueError {
+        let _ = self.inner.kv.purge(key).await;
+        QueueError::NotFound { id: id.to_string() }
     }
 
     /// The record of a dead letter and its sequence in the dead-letter stream.
