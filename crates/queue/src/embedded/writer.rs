@@ -141,6 +141,8 @@ pub(super) struct Writer {
     counters: Counters,
     /// Finished records kept (succeeded + failed), for the retention cap.
     finished: u64,
+    /// Jobs waiting or running (queued, running, retrying), for `max_live`.
+    live: u64,
     next_lease_id: i64,
     /// Where the next lease starts its round over functions.
     cursor: usize,
@@ -245,6 +247,10 @@ impl Writer {
             conn.query_row("SELECT COALESCE(MAX(lease_id), 0) FROM jobs", [], |r| {
                 r.get(0)
             })?;
+        let live = counts
+            .values()
+            .map(|c: &DepthCounts| c.queued + c.running + c.retrying)
+            .sum();
         let counters = Arc::new(Mutex::new(counts));
         Ok((
             Writer {
@@ -252,6 +258,7 @@ impl Writer {
                 config,
                 counters: counters.clone(),
                 finished: schema::uint(finished),
+                live,
                 next_lease_id: last_lease + 1,
                 cursor: 0,
                 notify,
@@ -290,15 +297,10 @@ impl Writer {
     }
 
     fn commit_batch(&mut self, batch: &mut Vec<Cmd>) {
-        let counts = lock(&self.counters).clone();
-        let live = counts
-            .values()
-            .map(|c| c.queued + c.running + c.retrying)
-            .sum();
         let mut work = Work {
-            counts,
+            counts: lock(&self.counters).clone(),
             finished: self.finished,
-            live,
+            live: self.live,
             wake: false,
         };
         let location = &self.config.location;
@@ -383,6 +385,7 @@ impl Writer {
                 self.next_lease_id = next_lease_id;
                 self.cursor = cursor;
                 self.finished = work.finished;
+                self.live = work.live;
                 *lock(&self.counters) = work.counts;
                 for h in held {
                     h.send(None);

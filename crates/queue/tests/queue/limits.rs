@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ironfaas_queue::{
-    DeadLetterQuery, EmbeddedOptions, Enqueued, LeaseRequest, NatsOptions, Outcome, Queue,
-    QueueError,
+    DeadLetterQuery, EmbeddedOptions, EmbeddedQueue, Enqueued, LeaseRequest, NatsOptions, Outcome,
+    Queue, QueueError,
 };
 
 use crate::common::{NatsServer, connect_with, embedded_with, test_options};
@@ -81,6 +81,25 @@ async fn embedded_refuses_beyond_its_limit() {
         ..EmbeddedOptions::default()
     });
     refuses_beyond_its_limit(q).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_counts_its_limit_across_a_restart() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let options = EmbeddedOptions {
+        max_live: 2,
+        ..EmbeddedOptions::default()
+    };
+    let q = EmbeddedQueue::open_with(dir.path(), options.clone()).unwrap();
+    for id in ["a", "b"] {
+        assert_eq!(q.enqueue(job(id, "busy")).await.unwrap(), Enqueued::New);
+    }
+    drop(q);
+    let q = EmbeddedQueue::open_with(dir.path(), options).unwrap();
+    assert!(matches!(
+        q.enqueue(job("c", "busy")).await,
+        Err(QueueError::Full { limit: 2 })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
