@@ -98,7 +98,7 @@ pub(crate) async fn enqueue(
     let declared = declared_length(&parts.headers).unwrap_or(limit);
     let Some(mut reserved) = gateway.async_bodies.take(declared) else {
         gateway.async_stats.refused(&function, Refusal::BodyMemory);
-        let mut response = message(
+        return try_again(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "the gateway is reading as many asynchronous call bodies as \
@@ -106,10 +106,6 @@ pub(crate) async fn enqueue(
                 gateway.async_bodies.bytes()
             ),
         );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
     };
     let guarded = GuardedBody::new(
         body,
@@ -174,14 +170,10 @@ pub(crate) async fn enqueue(
         Err(e @ QueueError::Full { .. }) => {
             gateway.async_stats.refused(&function, Refusal::QueueFull);
             tracing::warn!("asynchronous call to {function} refused: {e}");
-            let mut response = message(
+            try_again(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("{e} (`ironfaas serve --async-max-queued` sets the limit)\n"),
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            response
+            )
         }
         Err(e) => {
             tracing::error!("cannot store an asynchronous call: {e}");
@@ -191,4 +183,13 @@ pub(crate) async fn enqueue(
             )
         }
     }
+}
+
+/// A refusal of a call that may succeed a second later (`Retry-After: 1`).
+fn try_again(status: StatusCode, text: String) -> Response<GatewayBody> {
+    let mut response = message(status, text);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
