@@ -13,6 +13,7 @@ use base64::Engine;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
 use crate::body::GatewayBody;
+use crate::proxy::message;
 
 /// Failed attempts a client may make per window before it is turned away.
 const MAX_FAILURES: u32 = 10;
@@ -71,16 +72,6 @@ pub(crate) struct Auth {
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
-fn answer(status: StatusCode, text: &str) -> Response<GatewayBody> {
-    let mut response = Response::new(GatewayBody::full(format!("{text}\n")));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
 impl Auth {
     /// Authentication with `credentials`; `None` lets every call through.
     pub fn new(credentials: Option<Credentials>) -> Self {
@@ -117,9 +108,10 @@ impl Auth {
                 && *count >= MAX_FAILURES
                 && since.elapsed() < WINDOW
             {
-                return Verdict::Refused(answer(
+                return Verdict::Refused(message(
                     StatusCode::TOO_MANY_REQUESTS,
-                    "too many failed logins from this address; wait a minute and try again",
+                    "too many failed logins from this address; wait a minute and try again\n"
+                        .into(),
                 ));
             }
         }
@@ -152,7 +144,7 @@ impl Auth {
 
 /// The 401 asking for basic credentials.
 fn unauthorized() -> Response<GatewayBody> {
-    let mut refused = answer(StatusCode::UNAUTHORIZED, "invalid credentials");
+    let mut refused = message(StatusCode::UNAUTHORIZED, "invalid credentials\n".into());
     refused.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Basic realm=\"Restricted\""),
